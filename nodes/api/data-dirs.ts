@@ -1,0 +1,103 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { StudioError } from './errors.ts';
+
+/** The folders nodes and the API may read and write. Nothing outside them is ever touched. */
+export const DATA_FOLDERS = ['inputs', 'outputs', 'temp', 'workflows'] as const;
+export type DataFolder = (typeof DATA_FOLDERS)[number];
+
+export interface DataDirs {
+  root: string;
+  folders: Record<DataFolder, string>;
+}
+
+export function createDataDirs(root: string, overrides: Partial<Record<DataFolder, string>> = {}): DataDirs {
+  const absRoot = path.resolve(root);
+  const folders = Object.fromEntries(
+    DATA_FOLDERS.map((f) => [f, path.resolve(overrides[f] ?? path.join(absRoot, f))]),
+  ) as Record<DataFolder, string>;
+  for (const dir of Object.values(folders)) fs.mkdirSync(dir, { recursive: true });
+  return { root: absRoot, folders };
+}
+
+const SEGMENT_RE = /^[^\0/\\:*?"<>|\x01-\x1f]+$/;
+
+/**
+ * Checks a relative name given by a user ("sub/photo.png") and returns it normalised with forward
+ * slashes. Refuses absolute paths, `..` and `.` segments, NUL and control characters, drive
+ * letters and backslashes, so that the name cannot leave its folder before any file is touched.
+ */
+export function checkRelativeName(name: string, what = 'file name'): string {
+  if (typeof name !== 'string' || name.length === 0) throw badPath(what, 'is empty');
+  if (name.length > 1024) throw badPath(what, 'is longer than 1024 characters');
+  const segments = name.split('/');
+  for (const segment of segments) {
+    if (segment === '' || segment === '.' || segment === '..') {
+      throw badPath(what, `${JSON.stringify(name)} must be a relative path without empty, "." or ".." parts`);
+    }
+    if (!SEGMENT_RE.test(segment)) {
+      throw badPath(what, `${JSON.stringify(name)} contains a character that is not allowed in a file name`);
+    }
+  }
+  return segments.join('/');
+}
+
+/**
+ * Resolves `name` inside a data folder and proves, with realpath, that the result (or for a file
+ * not yet written, its nearest existing parent) is still inside: symlinks that escape are refused.
+ */
+export function resolveInside(dirs: DataDirs, folder: DataFolder, name: string): string {
+  const base = fs.realpathSync(dirs.folders[folder]);
+  const rel = checkRelativeName(name);
+  const target = path.join(base, ...rel.split('/'));
+  let probe = target;
+  while (!fs.existsSync(probe)) {
+    const parent = path.dirname(probe);
+    if (parent === probe) break;
+    probe = parent;
+  }
+  const real = fs.realpathSync(probe);
+  if (real !== base && !real.startsWith(base + path.sep)) {
+    throw badPath('file name', `${JSON.stringify(name)} leads outside the ${folder} folder`);
+  }
+  return target;
+}
+
+/** Lists files of a data folder (recursively, as relative names) whose extension is in `exts`. */
+export function listFiles(dirs: DataDirs, folder: DataFolder, exts: readonly string[]): string[] {
+  const base = dirs.folders[folder];
+  const out: string[] = [];
+  const walk = (dir: string, prefix: string, depth: number): void => {
+    if (depth > 8) return;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      if (e.isDirectory()) walk(path.join(dir, e.name), `${prefix}${e.name}/`, depth + 1);
+      else if (e.isFile() && exts.includes(path.extname(e.name).toLowerCase())) out.push(prefix + e.name);
+    }
+  };
+  walk(base, '', 0);
+  return out.sort();
+}
+
+/** Writes a file atomically (temporary name, then rename) so that no reader sees half of it. */
+export async function writeFileAtomic(target: string, bytes: Uint8Array): Promise<void> {
+  await fs.promises.mkdir(path.dirname(target), { recursive: true });
+  const tmp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  try {
+    await fs.promises.writeFile(tmp, bytes, { flag: 'wx' });
+    await fs.promises.rename(tmp, target);
+  } catch (err) {
+    await fs.promises.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+function badPath(what: string, reason: string): StudioError {
+  return new StudioError('BAD_PATH', `${what} ${reason}`);
+}

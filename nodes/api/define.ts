@@ -1,0 +1,86 @@
+import type { NodeEnv } from './env.ts';
+import type { Rng } from './rng.ts';
+import type { SocketType, SocketValueMap } from './sockets.ts';
+import type { ImageTensor } from './tensor.ts';
+import type { DataFolder } from './data-dirs.ts';
+import type { WidgetSpec, WidgetValue } from './widgets.ts';
+
+export interface InputSpec {
+  type: SocketType;
+  optional?: boolean;
+  description?: string;
+}
+
+export type InputSpecs = Record<string, InputSpec>;
+export type WidgetSpecs = Record<string, WidgetSpec>;
+export type OutputSpecs = Record<string, SocketType>;
+
+/** A file a node wrote or showed, as the API and history refer to it. */
+export interface FileRef {
+  folder: DataFolder;
+  /** Relative to the folder, forward slashes. */
+  filename: string;
+  kind: 'image';
+  width?: number;
+  height?: number;
+}
+
+/** Values a node's `execute` receives: linked inputs and widgets, by name. */
+export type NodeArgs<I extends InputSpecs, W extends WidgetSpecs> = {
+  [K in keyof I]: I[K]['optional'] extends true ? SocketValueMap[I[K]['type']] | undefined : SocketValueMap[I[K]['type']];
+} & { [K in keyof W]: WidgetValue<W[K]> };
+
+export type NodeOutputs<O extends OutputSpecs> = { [K in keyof O]: SocketValueMap[O[K]] };
+
+export interface NodeContext {
+  readonly nodeId: string;
+  readonly promptId: string;
+  readonly signal: AbortSignal;
+  readonly env: NodeEnv;
+  /** The workflow and API prompt being run, for output nodes that embed them in files. */
+  readonly extra: { workflow?: unknown; prompt?: unknown };
+  /** Reports progress; throws an InterruptedError when the prompt was interrupted. */
+  progress(value: number, max: number): void;
+  /** Throws an InterruptedError when the prompt was interrupted. */
+  checkAborted(): void;
+  /** Shows an intermediate image (latent preview, tile) on the node; dropped when nobody listens. */
+  preview(image: ImageTensor): void;
+  /** A generator seeded by `seed`, or, without one, by the node's cache key (same inputs, same draws). */
+  rng(seed?: number): Rng;
+  /** Records a file this node wrote or showed: it appears in the history and on the node. */
+  addFile(ref: FileRef): void;
+}
+
+export interface NodeDefinition<
+  I extends InputSpecs = InputSpecs,
+  W extends WidgetSpecs = WidgetSpecs,
+  O extends OutputSpecs = OutputSpecs,
+> {
+  id: string;
+  displayName: string;
+  category: string;
+  description: string;
+  inputs: I;
+  widgets: W;
+  outputs: O;
+  /** Output nodes are where execution starts: only their ancestors run. */
+  output?: boolean;
+  /** Gives different results for the same inputs (e.g. reads the clock): never cached. */
+  nondeterministic?: boolean;
+  /** Changes when something outside the inputs changes (a loaded file's content hash). */
+  fingerprint?(args: { [K in keyof W]: WidgetValue<W[K]> }, env: NodeEnv): string | Promise<string>;
+  /** Extra checks on widget values before anything runs; returns [widget, reason] pairs. */
+  validate?(args: { [K in keyof W]: WidgetValue<W[K]> }, env: NodeEnv): Array<[string, string]>;
+  execute(args: NodeArgs<I, W>, ctx: NodeContext): Promise<NodeOutputs<O>> | NodeOutputs<O>;
+}
+
+/** Erased form kept by the registry and the executor. */
+export type AnyNodeDefinition = NodeDefinition<InputSpecs, WidgetSpecs, OutputSpecs>;
+
+export function defineNode<I extends InputSpecs, W extends WidgetSpecs, O extends OutputSpecs>(
+  def: NodeDefinition<I, W, O>,
+): AnyNodeDefinition {
+  const clash = Object.keys(def.inputs).find((name) => name in def.widgets);
+  if (clash) throw new Error(`node ${def.id}: '${clash}' is both an input and a widget`);
+  return def as unknown as AnyNodeDefinition;
+}

@@ -1,0 +1,15 @@
+import type { DataDirs } from './data-dirs.ts';
+
+/** Limits that protect the process from input that would exhaust it. */
+export interface Limits {
+  /** Largest image a node may decode or produce, in pixels (width x height). */
+  maxPixels: number;
+}
+
+export const DEFAULT_LIMITS: Limits = { maxPixels: 64_000_000 };
+
+/** What a node may know about the machine it runs on: its data folders and limits. */
+export interface NodeEnv {
+  dirs: DataDirs;
+  limits: Limits;
+}

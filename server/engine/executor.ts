@@ -1,0 +1,220 @@
+import type { FileRef, NodeContext } from '../../nodes/api/define.ts';
+import type { NodeEnv } from '../../nodes/api/env.ts';
+import { InputError, InterruptedError, StudioError } from '../../nodes/api/errors.ts';
+import { Rng, seedFromString } from '../../nodes/api/rng.ts';
+import { bytesOf, shapeOf, type ImageTensor } from '../../nodes/api/tensor.ts';
+import { checkWidgetValue, describe } from '../../nodes/api/widgets.ts';
+import type { OutputCache } from './cache.ts';
+import type { EventSink, NodeErrorInfo, PromptStatus } from './events.ts';
+import { computeKeys } from './keys.ts';
+import type { CompiledGraph, CompiledNode } from './validate.ts';
+
+export type PreviewEncoder = (image: ImageTensor) => Promise<{ format: 'jpeg' | 'png'; bytes: Uint8Array; width: number; height: number }>;
+
+export interface ExecuteOptions {
+  promptId: string;
+  graph: CompiledGraph;
+  env: NodeEnv;
+  cache: OutputCache;
+  sink: EventSink;
+  signal: AbortSignal;
+  extra?: { workflow?: unknown; prompt?: unknown };
+  encodePreview?: PreviewEncoder;
+  /** Shortest interval between progress events of one node (the last one always goes). */
+  progressIntervalMs?: number;
+}
+
+export interface PromptResult {
+  status: Exclude<PromptStatus, 'cancelled'>;
+  executed: string[];
+  cached: string[];
+  timings_ms: Record<string, number>;
+  outputs: Record<string, FileRef[]>;
+  error?: NodeErrorInfo;
+}
+
+/**
+ * Runs a compiled graph once: reuses cached outputs, executes the rest in plan order, and frees
+ * each intermediate result after its last consumer has run (the cache may still hold it).
+ */
+export async function executeGraph(opts: ExecuteOptions): Promise<PromptResult> {
+  const { graph, sink, promptId, signal, cache } = opts;
+  const started = performance.now();
+  sink.emit({ type: 'prompt_start', prompt_id: promptId, nodes: graph.order });
+  const result: PromptResult = { status: 'success', executed: [], cached: [], timings_ms: {}, outputs: {} };
+  const finish = (status: PromptResult['status']): PromptResult => {
+    result.status = status;
+    sink.emit({ type: 'prompt_done', prompt_id: promptId, status, ms: performance.now() - started });
+    return result;
+  };
+
+  let keys: Map<string, string>;
+  try {
+    keys = await computeKeys(graph, opts.env);
+  } catch (err) {
+    const node = graph.nodes.get(graph.order[0]!)!;
+    return fail(node, err, {});
+  }
+
+  const values = new Map<string, Record<string, unknown>>();
+  const usesLeft = countUses(graph);
+  for (const id of graph.order) {
+    const hit = cache.get(keys.get(id)!);
+    if (hit) {
+      values.set(id, hit.outputs);
+      result.cached.push(id);
+      if (hit.files.length > 0) result.outputs[id] = hit.files;
+    }
+  }
+  sink.emit({ type: 'cached', prompt_id: promptId, nodes: result.cached });
+  for (const id of result.cached) {
+    const files = result.outputs[id];
+    if (files) sink.emit({ type: 'node_done', prompt_id: promptId, node_id: id, cached: true, ms: 0, files });
+  }
+
+  const cachedSet = new Set(result.cached);
+  for (const id of graph.order) {
+    if (cachedSet.has(id)) continue;
+    const node = graph.nodes.get(id)!;
+    if (signal.aborted) return interrupted(id);
+    let args: Record<string, unknown> = {};
+    try {
+      args = gatherArgs(graph, node, values, opts.env);
+      sink.emit({ type: 'node_start', prompt_id: promptId, node_id: id, node_type: node.def.id });
+      const t0 = performance.now();
+      const files: FileRef[] = [];
+      const ctx = makeContext(opts, node, keys.get(id)!, files);
+      const outputs = (await node.def.execute(args as never, ctx)) as Record<string, unknown>;
+      for (const name of Object.keys(node.def.outputs)) {
+        if (!outputs || outputs[name] === undefined) {
+          throw new StudioError('NODE_FAILED', `the node returned no value for its output '${name}'`);
+        }
+      }
+      const ms = performance.now() - t0;
+      values.set(id, outputs);
+      cache.set(keys.get(id)!, { outputs, files, bytes: bytesOf(outputs) });
+      result.executed.push(id);
+      result.timings_ms[id] = ms;
+      if (files.length > 0) result.outputs[id] = files;
+      sink.emit({ type: 'node_done', prompt_id: promptId, node_id: id, cached: false, ms, files });
+    } catch (err) {
+      if (err instanceof InterruptedError || (signal.aborted && isAbortError(err))) return interrupted(id);
+      return fail(node, err, args);
+    }
+    for (const [src] of Object.values(node.links)) {
+      const left = usesLeft.get(src)! - 1;
+      usesLeft.set(src, left);
+      if (left === 0) values.delete(src);
+    }
+  }
+  return finish('success');
+
+  function interrupted(nodeId: string): PromptResult {
+    sink.emit({ type: 'interrupted', prompt_id: promptId, node_id: nodeId });
+    return finish('interrupted');
+  }
+
+  function fail(node: CompiledNode, err: unknown, args: Record<string, unknown>): PromptResult {
+    const code = err instanceof StudioError ? err.code : 'NODE_FAILED';
+    const reason = err instanceof Error ? err.message : String(err);
+    const where = err instanceof InputError ? '' : 'failed: ';
+    result.error = {
+      node_id: node.id,
+      node_type: node.def.id,
+      node_title: node.title,
+      code,
+      message: `${node.title} (#${node.id}) ${where}${reason}`,
+      inputs: summarise(args),
+    };
+    sink.emit({ type: 'error', prompt_id: promptId, ...result.error });
+    return finish('error');
+  }
+}
+
+function gatherArgs(
+  graph: CompiledGraph,
+  node: CompiledNode,
+  values: Map<string, Record<string, unknown>>,
+  env: NodeEnv,
+): Record<string, unknown> {
+  const args: Record<string, unknown> = { ...node.literals };
+  for (const [name, [src, slot]] of Object.entries(node.links)) {
+    // Slots index the producer's declared outputs, whatever order its execute() built them in.
+    const outName = Object.keys(graph.nodes.get(src)!.def.outputs)[slot]!;
+    args[name] = values.get(src)![outName];
+    const widget = node.def.widgets[name];
+    if (widget) {
+      const reason = checkWidgetValue(widget, args[name], env);
+      if (reason) throw new InputError(name, `the linked value is not valid here: ${reason}`);
+    }
+  }
+  return args;
+}
+
+function countUses(graph: CompiledGraph): Map<string, number> {
+  const uses = new Map<string, number>(graph.order.map((id) => [id, 0]));
+  for (const node of graph.nodes.values()) {
+    for (const [src] of Object.values(node.links)) uses.set(src, (uses.get(src) ?? 0) + 1);
+  }
+  return uses;
+}
+
+function makeContext(opts: ExecuteOptions, node: CompiledNode, key: string, files: FileRef[]): NodeContext {
+  const { sink, signal, promptId } = opts;
+  const interval = opts.progressIntervalMs ?? 50;
+  let lastProgress = 0;
+  const checkAborted = (): void => {
+    if (signal.aborted) throw new InterruptedError();
+  };
+  return {
+    nodeId: node.id,
+    promptId,
+    signal,
+    env: opts.env,
+    extra: opts.extra ?? {},
+    checkAborted,
+    progress(value, max) {
+      checkAborted();
+      const now = performance.now();
+      if (value < max && now - lastProgress < interval) return;
+      lastProgress = now;
+      sink.emit({ type: 'progress', prompt_id: promptId, node_id: node.id, value, max });
+    },
+    preview(image) {
+      const encode = opts.encodePreview;
+      if (!encode || (sink.wantsPreviews && !sink.wantsPreviews())) return;
+      encode(image).then(
+        (p) => sink.emit({ type: 'preview', prompt_id: promptId, node_id: node.id, ...p }),
+        () => undefined, // a preview that cannot be encoded is not worth failing the node for
+      );
+    },
+    rng(seed) {
+      return new Rng(seed ?? seedFromString(key));
+    },
+    addFile(ref) {
+      files.push(ref);
+    },
+  };
+}
+
+/** Input values as a person can read them in an error report. */
+function summarise(args: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(args)) {
+    if (value && typeof value === 'object' && 'data' in value && 'n' in value) {
+      const t = value as ImageTensor;
+      out[name] = `tensor ${shapeOf(t)}`;
+    } else if (typeof value === 'string') {
+      out[name] = value.length > 200 ? `${value.slice(0, 197)}...` : value;
+    } else if (value === null || typeof value !== 'object') {
+      out[name] = value;
+    } else {
+      out[name] = describe(value);
+    }
+  }
+  return out;
+}
+
+function isAbortError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'AbortError';
+}

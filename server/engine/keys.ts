@@ -1,0 +1,29 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { NodeEnv } from '../../nodes/api/env.ts';
+import type { CompiledGraph } from './validate.ts';
+
+/**
+ * Cache keys by content: node type, fingerprint, constant widget values and, for each link, the
+ * producer's key and slot. Node ids are not part of it, so identical chains share results.
+ * Nondeterministic nodes get a fresh key every run, and so do all their descendants.
+ */
+export async function computeKeys(graph: CompiledGraph, env: NodeEnv): Promise<Map<string, string>> {
+  const keys = new Map<string, string>();
+  for (const id of graph.order) {
+    const node = graph.nodes.get(id)!;
+    const def = node.def;
+    const fingerprint = def.fingerprint ? await def.fingerprint(node.literals as never, env) : '';
+    const literals = Object.keys(node.literals)
+      .sort()
+      .map((name) => [name, node.literals[name]]);
+    const links = Object.keys(node.links)
+      .sort()
+      .map((name) => {
+        const [src, slot] = node.links[name]!;
+        return [name, keys.get(src), slot];
+      });
+    const signature = JSON.stringify([def.id, def.nondeterministic ? randomUUID() : '', fingerprint, literals, links]);
+    keys.set(id, createHash('sha256').update(signature).digest('base64url'));
+  }
+  return keys;
+}

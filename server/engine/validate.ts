@@ -1,0 +1,208 @@
+import type { AnyNodeDefinition } from '../../nodes/api/define.ts';
+import type { NodeEnv } from '../../nodes/api/env.ts';
+import { socketAccepts, type SocketType } from '../../nodes/api/sockets.ts';
+import { checkWidgetValue, describe, widgetLinkType } from '../../nodes/api/widgets.ts';
+import { isLink, type ApiPrompt, type LinkRef } from './prompt.ts';
+import type { NodeRegistry } from './registry.ts';
+import { planOrder } from './plan.ts';
+
+export const ISSUE_CODES = [
+  'no_outputs',
+  'unknown_type',
+  'unknown_input',
+  'missing_input',
+  'dangling_link',
+  'type_mismatch',
+  'bad_value',
+  'out_of_range',
+  'not_in_list',
+  'cycle',
+] as const;
+export type IssueCode = (typeof ISSUE_CODES)[number];
+
+/** One reason a graph cannot run. `node_id` is null for problems of the graph as a whole. */
+export interface ValidationIssue {
+  node_id: string | null;
+  node_type?: string;
+  input?: string;
+  code: IssueCode;
+  message: string;
+}
+
+export interface CompiledNode {
+  id: string;
+  def: AnyNodeDefinition;
+  title: string;
+  /** Widget values given as constants (defaults filled in). */
+  literals: Record<string, unknown>;
+  /** Inputs and widgets fed by links. */
+  links: Record<string, LinkRef>;
+}
+
+/** A graph proven runnable: every node in `order` is an ancestor of an output node. */
+export interface CompiledGraph {
+  nodes: Map<string, CompiledNode>;
+  order: string[];
+  outputs: string[];
+}
+
+export type CompileResult = { ok: true; graph: CompiledGraph } | { ok: false; errors: ValidationIssue[] };
+
+/**
+ * Checks a prompt and returns every problem at once, or the graph with its execution order. Only
+ * output nodes and their ancestors are checked and run; stray nodes are ignored, as in ComfyUI.
+ */
+export function compilePrompt(prompt: ApiPrompt, registry: NodeRegistry, env: NodeEnv): CompileResult {
+  const errors: ValidationIssue[] = [];
+  const ids = Object.keys(prompt);
+  const outputs = ids.filter((id) => registry.get(prompt[id]!.class_type)?.output === true);
+  if (outputs.length === 0) {
+    errors.push({
+      node_id: null,
+      code: 'no_outputs',
+      message: 'the graph has no output node (Save Image, Preview Image, ...): nothing would run',
+    });
+  }
+  const needed = ancestorsOf(prompt, outputs);
+  const nodes = new Map<string, CompiledNode>();
+  for (const id of ids) {
+    if (!needed.has(id)) continue;
+    const node = prompt[id]!;
+    const def = registry.get(node.class_type);
+    if (!def) {
+      errors.push({
+        node_id: id,
+        node_type: node.class_type,
+        code: 'unknown_type',
+        message: `unknown node type '${node.class_type}'`,
+      });
+      continue;
+    }
+    const compiled = compileNode(id, node.class_type, node.inputs, node._meta?.title, def, prompt, registry, env, errors);
+    nodes.set(id, compiled);
+  }
+  const cycle = findCycle(prompt, [...needed]);
+  for (const id of cycle) {
+    errors.push({
+      node_id: id,
+      node_type: prompt[id]!.class_type,
+      code: 'cycle',
+      message: `node is part of a dependency cycle (${cycle.join(' → ')} → ${cycle[0]})`,
+    });
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, graph: { nodes, outputs, order: planOrder(nodes, outputs) } };
+}
+
+function compileNode(
+  id: string,
+  type: string,
+  given: Record<string, unknown>,
+  title: string | undefined,
+  def: AnyNodeDefinition,
+  prompt: ApiPrompt,
+  registry: NodeRegistry,
+  env: NodeEnv,
+  errors: ValidationIssue[],
+): CompiledNode {
+  const issue = (input: string | undefined, code: IssueCode, message: string): void => {
+    errors.push({ node_id: id, node_type: type, ...(input === undefined ? {} : { input }), code, message });
+  };
+  const literals: Record<string, unknown> = {};
+  const links: Record<string, LinkRef> = {};
+  for (const name of Object.keys(given)) {
+    if (!(name in def.inputs) && !(name in def.widgets)) {
+      issue(name, 'unknown_input', `'${def.displayName}' has no input or widget named '${name}'`);
+    }
+  }
+  const checkLink = (name: string, link: LinkRef, expected: SocketType): void => {
+    const [src, slot] = link;
+    const source = prompt[src];
+    const sourceDef = source ? registry.get(source.class_type) : undefined;
+    if (!source) return issue(name, 'dangling_link', `linked to node ${src}, which is not in the graph`);
+    if (!sourceDef) return; // reported as unknown_type on the source
+    const outs = Object.entries(sourceDef.outputs);
+    const out = outs[slot];
+    if (!out) {
+      return issue(name, 'dangling_link', `linked to output ${slot} of node ${src} ('${sourceDef.displayName}'), which has ${outs.length} output(s)`);
+    }
+    if (!socketAccepts(expected, out[1])) {
+      issue(name, 'type_mismatch', `expects ${expected} but is linked to ${out[1]} output '${out[0]}' of node ${src} ('${sourceDef.displayName}')`);
+    }
+    links[name] = link;
+  };
+  for (const [name, spec] of Object.entries(def.inputs)) {
+    const value = given[name] as Parameters<typeof isLink>[0];
+    if (value === undefined) {
+      if (!spec.optional) issue(name, 'missing_input', `required ${spec.type} input '${name}' is not connected`);
+    } else if (isLink(value)) {
+      checkLink(name, value, spec.type);
+    } else {
+      issue(name, 'bad_value', `input '${name}' must be linked to a ${spec.type} output, got the constant ${describe(value)}`);
+    }
+  }
+  let widgetsOk = true;
+  for (const [name, spec] of Object.entries(def.widgets)) {
+    const value = given[name] as Parameters<typeof isLink>[0];
+    if (isLink(value)) {
+      checkLink(name, value, widgetLinkType(spec));
+      widgetsOk = false;
+      continue;
+    }
+    const literal = value === undefined ? spec.default : value;
+    const reason = checkWidgetValue(spec, literal, env);
+    if (reason) {
+      widgetsOk = false;
+      const code = spec.kind === 'COMBO' ? 'not_in_list' : /out of range|over the limit/.test(reason) ? 'out_of_range' : 'bad_value';
+      issue(name, code, `widget '${name}': ${reason}`);
+    }
+    literals[name] = literal;
+  }
+  if (widgetsOk && def.validate) {
+    for (const [name, reason] of def.validate(literals as never, env)) issue(name, 'bad_value', `widget '${name}': ${reason}`);
+  }
+  return { id, def, title: title ?? def.displayName, literals, links };
+}
+
+/** Nodes reachable backwards from `roots` over links to nodes that exist. */
+export function ancestorsOf(prompt: ApiPrompt, roots: string[]): Set<string> {
+  const seen = new Set<string>();
+  const stack = [...roots];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (seen.has(id) || !prompt[id]) continue;
+    seen.add(id);
+    for (const value of Object.values(prompt[id]!.inputs)) if (isLink(value)) stack.push(value[0]);
+  }
+  return seen;
+}
+
+/** The nodes of one dependency cycle among `ids`, or [] (iterative DFS, colours white/grey/black). */
+function findCycle(prompt: ApiPrompt, ids: string[]): string[] {
+  const colour = new Map<string, 1 | 2>();
+  const parents = (id: string): string[] =>
+    Object.values(prompt[id]?.inputs ?? {}).flatMap((v) => (isLink(v) && prompt[v[0]] ? [v[0]] : []));
+  for (const start of ids) {
+    if (colour.has(start)) continue;
+    const path: string[] = [];
+    const stack: Array<{ id: string; next: string[] }> = [{ id: start, next: parents(start) }];
+    colour.set(start, 1);
+    path.push(start);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const child = top.next.pop();
+      if (child === undefined) {
+        colour.set(top.id, 2);
+        stack.pop();
+        path.pop();
+      } else if (colour.get(child) === 1) {
+        return path.slice(path.indexOf(child)).reverse();
+      } else if (!colour.has(child)) {
+        colour.set(child, 1);
+        path.push(child);
+        stack.push({ id: child, next: parents(child) });
+      }
+    }
+  }
+  return [];
+}
