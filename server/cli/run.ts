@@ -1,0 +1,155 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { catalogue } from '../../nodes/index.ts';
+import { createDataDirs, resolveInside } from '../../nodes/api/data-dirs.ts';
+import { DEFAULT_LIMITS, type NodeEnv } from '../../nodes/api/env.ts';
+import { StudioError } from '../../nodes/api/errors.ts';
+import {
+  ApiPromptSchema,
+  compilePrompt,
+  executeGraph,
+  isWorkflowFile,
+  LruOutputCache,
+  NodeRegistry,
+  parseWorkflow,
+  workflowToPrompt,
+  type ApiPrompt,
+  type EngineEvent,
+  type PromptResult,
+  type Workflow,
+} from '../engine/index.ts';
+import { applyToPrompt, applyToWorkflow, parseOverride, type Override } from './overrides.ts';
+
+export interface RunOptions {
+  file: string;
+  sets: string[];
+  input?: string;
+  out?: string;
+  data?: string;
+  json: boolean;
+  maxPixels?: number;
+}
+
+/** What `run --json` prints: one object, output paths absolute. */
+export interface RunSummary {
+  status: PromptResult['status'];
+  executed: string[];
+  cached: string[];
+  outputs: Record<string, string[]>;
+  timings_ms: Record<string, number>;
+  error?: PromptResult['error'];
+}
+
+const LOAD_IMAGE = 'LoadImage';
+
+/** Runs a workflow file headless, without a server. Throws StudioError for bad arguments. */
+export async function runWorkflowFile(opts: RunOptions, log: (line: string) => void, signal: AbortSignal): Promise<RunSummary> {
+  const registry = new NodeRegistry(catalogue);
+  const env: NodeEnv = {
+    dirs: createDataDirs(opts.data ?? 'data', opts.out ? { outputs: opts.out } : {}),
+    limits: { ...DEFAULT_LIMITS, ...(opts.maxPixels ? { maxPixels: opts.maxPixels } : {}) },
+  };
+  const raw = readJson(opts.file);
+  const overrides = opts.sets.map(parseOverride);
+  let workflow: Workflow | undefined;
+  let prompt: ApiPrompt;
+  if (isWorkflowFile(raw)) {
+    workflow = parseWorkflow(raw);
+    const loaders = workflow.nodes.filter((n) => n.type === LOAD_IMAGE).map((n) => String(n.id));
+    applyToWorkflow(workflow, withInput(overrides, opts.input, loaders));
+    prompt = workflowToPrompt(workflow, registry);
+  } else {
+    const parsed = ApiPromptSchema.safeParse(raw);
+    if (!parsed.success) throw new StudioError('VALIDATION', `${opts.file} is neither a workflow file nor an API prompt: ${parsed.error.issues[0]?.message}`);
+    prompt = parsed.data;
+    const loaders = Object.keys(prompt).filter((id) => prompt[id]!.class_type === LOAD_IMAGE);
+    applyToPrompt(prompt, withInput(overrides, opts.input, loaders));
+  }
+  importInputFiles(prompt, env);
+  const compiled = compilePrompt(prompt, registry, env);
+  if (!compiled.ok) {
+    const lines = compiled.errors.map((e) => `  node ${e.node_id ?? '-'}${e.node_type ? ` (${e.node_type})` : ''}${e.input ? ` input '${e.input}'` : ''}: ${e.message}`);
+    throw new StudioError('VALIDATION', `the workflow cannot run:\n${lines.join('\n')}`);
+  }
+  const result = await executeGraph({
+    promptId: 'cli',
+    graph: compiled.graph,
+    env,
+    cache: new LruOutputCache(Number.MAX_SAFE_INTEGER),
+    sink: { emit: (e) => log(describeEvent(e, compiled.graph.nodes)) },
+    signal,
+    extra: { workflow, prompt },
+  });
+  return {
+    status: result.status,
+    executed: result.executed,
+    cached: result.cached,
+    outputs: Object.fromEntries(
+      Object.entries(result.outputs).map(([id, refs]) => [id, refs.map((r) => resolveInside(env.dirs, r.folder, r.filename))]),
+    ),
+    timings_ms: Object.fromEntries(Object.entries(result.timings_ms).map(([id, ms]) => [id, Math.round(ms * 100) / 100])),
+    ...(result.error ? { error: result.error } : {}),
+  };
+}
+
+/** `--input FILE` becomes `--set <the Load Image node>.image=FILE`. */
+function withInput(overrides: Override[], input: string | undefined, loaders: string[]): Override[] {
+  if (input === undefined) return overrides;
+  const named = overrides.find((o) => o.widget === 'image' && loaders.includes(o.node));
+  if (named) return [...overrides.filter((o) => o !== named), { ...named, value: input }];
+  if (loaders.length !== 1) {
+    throw new StudioError('BAD_INPUT', `--input: the workflow has ${loaders.length} Load Image nodes; name one with --set NODE.image=FILE`);
+  }
+  return [...overrides, { node: loaders[0]!, widget: 'image', value: input }];
+}
+
+/**
+ * Load Image reads only from the inputs folder. A file named on the command line is the user's
+ * own choice, so it is copied into `inputs/cli/` and the node reads the copy.
+ */
+function importInputFiles(prompt: ApiPrompt, env: NodeEnv): void {
+  for (const node of Object.values(prompt)) {
+    const value = node.inputs.image;
+    if (node.class_type !== LOAD_IMAGE || typeof value !== 'string') continue;
+    if (!fs.existsSync(value) || !fs.statSync(value).isFile()) continue;
+    const name = `cli/${path.basename(value)}`;
+    const target = resolveInside(env.dirs, 'inputs', name);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    if (path.resolve(value) !== target) fs.copyFileSync(value, target);
+    node.inputs.image = name;
+  }
+}
+
+function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new StudioError('NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new StudioError('VALIDATION', `${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function describeEvent(e: EngineEvent, nodes: Map<string, { title: string }>): string {
+  const name = (id: string): string => `${nodes.get(id)?.title ?? id} (#${id})`;
+  switch (e.type) {
+    case 'cached':
+      return e.nodes.length > 0 ? `cached: ${e.nodes.map(name).join(', ')}` : '';
+    case 'node_start':
+      return `running ${name(e.node_id)}`;
+    case 'progress':
+      return `  ${name(e.node_id)} ${e.value}/${e.max}`;
+    case 'node_done':
+      return e.cached ? '' : `done ${name(e.node_id)} in ${e.ms.toFixed(1)} ms${e.files.length ? `: ${e.files.map((f) => f.filename).join(', ')}` : ''}`;
+    case 'error':
+      return `error: ${e.message}`;
+    case 'interrupted':
+      return 'interrupted';
+    default:
+      return '';
+  }
+}
