@@ -46,9 +46,9 @@ export function checkRelativeName(name: string, what = 'file name'): string {
  * Resolves `name` inside a data folder and proves, with realpath, that the result (or for a file
  * not yet written, its nearest existing parent) is still inside: symlinks that escape are refused.
  */
-export function resolveInside(dirs: DataDirs, folder: DataFolder, name: string): string {
+export function resolveInside(dirs: DataDirs, folder: DataFolder, name: string, what = 'file name'): string {
   const base = fs.realpathSync(dirs.folders[folder]);
-  const rel = checkRelativeName(name);
+  const rel = checkRelativeName(name, what);
   const target = path.join(base, ...rel.split('/'));
   let probe = target;
   while (!fs.existsSync(probe)) {
@@ -58,7 +58,7 @@ export function resolveInside(dirs: DataDirs, folder: DataFolder, name: string):
   }
   const real = fs.realpathSync(probe);
   if (real !== base && !real.startsWith(base + path.sep)) {
-    throw badPath('file name', `${JSON.stringify(name)} leads outside the ${folder} folder`);
+    throw badPath(what, `${JSON.stringify(name)} leads outside the ${folder} folder`);
   }
   return target;
 }

@@ -6,7 +6,7 @@ import { bytesOf, shapeOf, type ImageTensor } from '../../nodes/api/tensor.ts';
 import { checkWidgetValue, describe } from '../../nodes/api/widgets.ts';
 import type { OutputCache } from './cache.ts';
 import type { EventSink, NodeErrorInfo, PromptStatus } from './events.ts';
-import { computeKeys } from './keys.ts';
+import { computeKeys, FingerprintError } from './keys.ts';
 import type { CompiledGraph, CompiledNode } from './validate.ts';
 
 export type PreviewEncoder = (image: ImageTensor) => Promise<{ format: 'jpeg' | 'png'; bytes: Uint8Array; width: number; height: number }>;
@@ -52,8 +52,9 @@ export async function executeGraph(opts: ExecuteOptions): Promise<PromptResult> 
   try {
     keys = await computeKeys(graph, opts.env);
   } catch (err) {
-    const node = graph.nodes.get(graph.order[0]!)!;
-    return fail(node, err, {});
+    if (!(err instanceof FingerprintError)) throw err;
+    const node = graph.nodes.get(err.nodeId)!;
+    return fail(node, err.cause, node.literals);
   }
 
   const values = new Map<string, Record<string, unknown>>();

@@ -12,7 +12,18 @@ export async function computeKeys(graph: CompiledGraph, env: NodeEnv): Promise<M
   for (const id of graph.order) {
     const node = graph.nodes.get(id)!;
     const def = node.def;
-    const fingerprint = def.fingerprint ? await def.fingerprint(node.literals as never, env) : '';
+    // A widget fed by a link has no value until its producer runs, so a fingerprint over it
+    // cannot be known now: such a node is treated as changed on every run.
+    const linkedWidget = Object.keys(node.links).some((name) => name in def.widgets);
+    const volatile = def.nondeterministic === true || (def.fingerprint !== undefined && linkedWidget);
+    let fingerprint = '';
+    if (def.fingerprint && !linkedWidget) {
+      try {
+        fingerprint = await def.fingerprint(node.literals as never, env);
+      } catch (err) {
+        throw new FingerprintError(id, err);
+      }
+    }
     const literals = Object.keys(node.literals)
       .sort()
       .map((name) => [name, node.literals[name]]);
@@ -22,8 +33,18 @@ export async function computeKeys(graph: CompiledGraph, env: NodeEnv): Promise<M
         const [src, slot] = node.links[name]!;
         return [name, keys.get(src), slot];
       });
-    const signature = JSON.stringify([def.id, def.nondeterministic ? randomUUID() : '', fingerprint, literals, links]);
+    const signature = JSON.stringify([def.id, volatile ? randomUUID() : '', fingerprint, literals, links]);
     keys.set(id, createHash('sha256').update(signature).digest('base64url'));
   }
   return keys;
+}
+
+/** A node's fingerprint could not be computed (its file vanished, say): that node fails. */
+export class FingerprintError extends Error {
+  constructor(
+    readonly nodeId: string,
+    override readonly cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
 }

@@ -157,3 +157,44 @@ describe('executor', () => {
     expect(result.executed).toEqual(['5', '6', '1', '2', '3', '4']);
   });
 });
+
+describe('fingerprints', () => {
+  it('fails the node whose fingerprint cannot be computed, naming it', async () => {
+    const { defineNode } = await import('../../nodes/api/define.ts');
+    const { string } = await import('../../nodes/api/widgets.ts');
+    const { testNodes } = await import('../support/test-nodes.ts');
+    const Fragile = defineNode({
+      id: 'Fragile',
+      displayName: 'Fragile',
+      category: 'test',
+      description: '',
+      inputs: {},
+      widgets: { name: string({ default: 'x' }) },
+      outputs: { value: 'INT' },
+      fingerprint: ({ name }) => {
+        if (name === 'gone') throw new Error('file gone was deleted');
+        return name;
+      },
+      execute: () => ({ value: 1 }),
+    });
+    const h = new Harness(undefined, [...testNodes, Fragile]);
+    const prompt = {
+      '1': { class_type: 'TestConst', inputs: { value: 1 } },
+      '2': { class_type: 'Fragile', inputs: { name: 'gone' } },
+      '3': { class_type: 'TestOutput', inputs: { value: ['2', 0] as [string, number] } },
+      '4': { class_type: 'TestOutput', inputs: { value: ['1', 0] as [string, number] } },
+    };
+    const result = await h.run(prompt);
+    expect(result.error).toMatchObject({ node_id: '2', message: 'Fragile (#2) failed: file gone was deleted' });
+    // A fingerprinted widget fed by a link cannot be fingerprinted ahead: never cached.
+    const linked = {
+      '1': { class_type: 'TestText', inputs: { text: 'a' } },
+      '2': { class_type: 'Fragile', inputs: { name: ['1', 0] as [string, number] } },
+      '3': { class_type: 'TestOutput', inputs: { value: ['2', 0] as [string, number] } },
+    };
+    await h.run(linked);
+    const again = await h.run(linked);
+    expect(again.cached).toEqual(['1']);
+    expect(again.executed).toEqual(['2', '3']);
+  });
+});

@@ -1,8 +1,3 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { createDataDirs } from '../../nodes/api/data-dirs.ts';
-import { DEFAULT_LIMITS, type NodeEnv } from '../../nodes/api/env.ts';
 import {
   compilePrompt,
   executeGraph,
@@ -13,17 +8,14 @@ import {
   type OutputCache,
   type PromptResult,
 } from '../../server/engine/index.ts';
+import { tempEnv } from './fake-context.ts';
 import { testNodes } from './test-nodes.ts';
 
-export function tempEnv(): NodeEnv {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'supir-test-'));
-  return { dirs: createDataDirs(root), limits: { ...DEFAULT_LIMITS } };
-}
 
 /** Runs prompts against one cache, recording every event: the executor without any transport. */
 export class Harness {
   readonly registry: NodeRegistry;
-  readonly env = tempEnv();
+  readonly env = tempEnv().env;
   events: EngineEvent[] = [];
   private n = 0;
 

@@ -1,0 +1,145 @@
+/** Shared by the server tests: a server on a free port in a fresh folder, and small clients. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { WebSocket } from 'ws';
+import { catalogue } from '../../nodes/index.ts';
+import type { AnyNodeDefinition } from '../../nodes/api/define.ts';
+import { NodeRegistry } from '../../server/engine/index.ts';
+import { startServer, type StudioServer } from '../../server/app.ts';
+import type { ServerOptions } from '../../server/config.ts';
+import { decodeServerMessage, type ServerMessage } from '../../server/ws/protocol.ts';
+
+export interface TestServer extends StudioServer {
+  /** The folder holding the data root, where tests put files that must stay out of reach. */
+  parent: string;
+  api(pathAndQuery: string, init?: RequestInit): Promise<Response>;
+  postJson(pathAndQuery: string, body: unknown): Promise<Response>;
+  upload(name: string, bytes: Uint8Array, query?: string): Promise<Response>;
+}
+
+export async function startTestServer(options: ServerOptions = {}, extraNodes: AnyNodeDefinition[] = []): Promise<TestServer> {
+  const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'supir-server-'));
+  const registry = new NodeRegistry([...catalogue, ...extraNodes]);
+  const server = await startServer({ port: 0, dataRoot: path.join(parent, 'data'), ...options }, registry);
+  const api = (p: string, init?: RequestInit): Promise<Response> => fetch(server.url + p, init);
+  return {
+    ...server,
+    parent,
+    api,
+    postJson: (p, body) => api(p, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    upload: (name, bytes, query = '') =>
+      api(`/api/upload?filename=${encodeURIComponent(name)}${query}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: bytes,
+      }),
+    close: async () => {
+      await server.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A PNG of a smooth gradient, so resizing has something to do. */
+export function pngBytes(width: number, height: number): Promise<Buffer> {
+  const raw = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      raw[i] = (x * 255) / Math.max(1, width - 1);
+      raw[i + 1] = (y * 255) / Math.max(1, height - 1);
+      raw[i + 2] = 128;
+    }
+  }
+  return sharp(raw, { raw: { width, height, channels: 3 } }).png().toBuffer();
+}
+
+/** A websocket client that keeps every message and lets tests wait for one. */
+export class EventRecorder {
+  readonly messages: ServerMessage[] = [];
+  private waiters: Array<{ test: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void }> = [];
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (data, isBinary) => {
+      const message = decodeServerMessage(toBytes(data), isBinary);
+      this.messages.push(message);
+      this.waiters = this.waiters.filter((w) => (w.test(message) ? (w.resolve(message), false) : true));
+    });
+  }
+
+  static connect(url: string, options: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<EventRecorder> {
+    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`, options);
+    const recorder = new EventRecorder(socket);
+    return new Promise((resolve, reject) => {
+      socket.once('open', () => resolve(recorder));
+      socket.once('error', reject);
+      socket.once('unexpected-response', (_req, res) => reject(new Error(`unexpected response ${res.statusCode}`)));
+    });
+  }
+
+  waitFor(test: (m: ServerMessage) => boolean, timeoutMs = 10_000): Promise<ServerMessage> {
+    const found = this.messages.find(test);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('timed out waiting for a websocket message')), timeoutMs);
+      this.waiters.push({ test, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+    });
+  }
+
+  /** Resolves with the prompt's `prompt_done`. */
+  done(promptId: string): Promise<ServerMessage> {
+    return this.waitFor((m) => m.type === 'prompt_done' && m.prompt_id === promptId);
+  }
+
+  /** Messages about one prompt, in arrival order. */
+  of(promptId: string): ServerMessage[] {
+    return this.messages.filter((m) => 'prompt_id' in m && m.prompt_id === promptId);
+  }
+
+  close(): void {
+    this.socket.terminate();
+  }
+}
+
+function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+}
+
+/** A node of a workflow as tests describe it: widgets by name, inputs as links from other nodes. */
+export interface NodeSpec {
+  id: number;
+  type: string;
+  widgets?: Record<string, string | number | boolean>;
+  /** input name → [source node id, source output slot, socket type] */
+  inputs?: Record<string, [number, number, string]>;
+  mode?: 0 | 2 | 4;
+}
+
+/** Builds a `supir-studio/workflow` v1 document with its links table. */
+export function buildWorkflow(specs: NodeSpec[]): Record<string, unknown> {
+  const links: Array<[number, number, number, number, number, string]> = [];
+  const outputs = new Map<number, Array<{ name: string; type: string; links: number[] }>>();
+  const nodes = specs.map((spec, index) => {
+    const inputs = Object.entries(spec.inputs ?? {}).map(([name, [from, fromSlot, type]], toSlot) => {
+      const id = links.length + 1;
+      links.push([id, from, fromSlot, spec.id, toSlot, type]);
+      const outs = outputs.get(from) ?? [];
+      while (outs.length <= fromSlot) outs.push({ name: `out${outs.length}`, type, links: [] });
+      outs[fromSlot]!.links.push(id);
+      outputs.set(from, outs);
+      return { name, type, link: id };
+    });
+    return { id: spec.id, type: spec.type, pos: [index * 250, 100], mode: spec.mode ?? 0, inputs, widgets_values: spec.widgets ?? {} };
+  });
+  return {
+    format: 'supir-studio/workflow',
+    version: 1,
+    last_node_id: Math.max(0, ...specs.map((s) => s.id)),
+    last_link_id: links.length,
+    nodes: nodes.map((n) => ({ ...n, outputs: outputs.get(n.id) ?? [] })),
+    links,
+  };
+}
