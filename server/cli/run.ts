@@ -18,6 +18,7 @@ import {
   type PromptResult,
   type Workflow,
 } from '../engine/index.ts';
+import { seedSampleInputs } from '../samples.ts';
 import { applyToPrompt, applyToWorkflow, parseOverride, type Override } from './overrides.ts';
 
 export interface RunOptions {
@@ -49,6 +50,7 @@ export async function runWorkflowFile(opts: RunOptions, log: (line: string) => v
     dirs: createDataDirs(opts.data ?? 'data', opts.out ? { outputs: opts.out } : {}),
     limits: { ...DEFAULT_LIMITS, ...(opts.maxPixels ? { maxPixels: opts.maxPixels } : {}) },
   };
+  seedSampleInputs(env.dirs);
   const raw = readJson(opts.file);
   const overrides = opts.sets.map(parseOverride);
   let workflow: Workflow | undefined;
