@@ -9,6 +9,8 @@ export const ERROR_CODES = [
   'NODE_FAILED',
   'INTERRUPTED',
   'QUEUE_FULL',
+  'FORBIDDEN',
+  'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

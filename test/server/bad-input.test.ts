@@ -3,7 +3,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HistoryEntry } from '../../server/engine/index.ts';
-import { EventRecorder, pngBytes, startTestServer, type TestServer } from './helpers.ts';
+import { EventRecorder, pngBytes, startTestServer, userInputs, type TestServer } from './helpers.ts';
 
 const loadAndSave = (image: string): Record<string, unknown> => ({
   prompt: {
@@ -26,7 +26,7 @@ describe('bad images', () => {
     await server.close();
   });
 
-  const inputs = (): string[] => fs.readdirSync(server.dirs.folders.inputs);
+  const inputs = (): string[] => userInputs(server);
 
   it('refuses an upload that is not an image with 400 BAD_IMAGE and keeps nothing', async () => {
     const res = await server.upload('corrupt.png', Buffer.from('\x89PNG\r\n\x1a\nthis is not a png at all'));

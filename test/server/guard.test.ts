@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EventRecorder, startTestServer, type TestServer } from './helpers.ts';
 
 /** A request with exactly the headers given (fetch will not let us set Host). */
@@ -62,12 +62,16 @@ describe('origin and host checks', () => {
   it('refuses websocket upgrades from other origins or hosts', async () => {
     await expect(EventRecorder.connect(server.url, { origin: 'http://evil.example' })).rejects.toThrow(/403/);
     await expect(EventRecorder.connect(server.url, { headers: { Host: 'evil.example' } })).rejects.toThrow(/403/);
+    // Previews are only encoded while someone is connected to receive them.
+    expect(server.queue.events.wantsPreviews()).toBe(false);
     const ok = await EventRecorder.connect(server.url, { origin: server.url });
     try {
       expect((await ok.waitFor((m) => m.type === 'status')).type).toBe('status');
+      expect(server.queue.events.wantsPreviews()).toBe(true);
     } finally {
       ok.close();
     }
+    await vi.waitFor(() => expect(server.queue.events.wantsPreviews()).toBe(false));
   });
 
   it('serves the editor page at / with security headers', async () => {

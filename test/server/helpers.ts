@@ -22,7 +22,10 @@ export interface TestServer extends StudioServer {
 export async function startTestServer(options: ServerOptions = {}, extraNodes: AnyNodeDefinition[] = []): Promise<TestServer> {
   const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'supir-server-'));
   const registry = new NodeRegistry([...catalogue, ...extraNodes]);
-  const server = await startServer({ port: 0, dataRoot: path.join(parent, 'data'), ...options }, registry);
+  const server = await startServer({ port: 0, dataRoot: path.join(parent, 'data'), ...options }, registry).catch((err: unknown) => {
+    fs.rmSync(parent, { recursive: true, force: true });
+    throw err;
+  });
   const api = (p: string, init?: RequestInit): Promise<Response> => fetch(server.url + p, init);
   return {
     ...server,
@@ -142,4 +145,11 @@ export function buildWorkflow(specs: NodeSpec[]): Record<string, unknown> {
     nodes: nodes.map((n) => ({ ...n, outputs: outputs.get(n.id) ?? [] })),
     links,
   };
+}
+
+const SAMPLE_INPUTS = new Set(fs.readdirSync(path.resolve(import.meta.dirname, '../../assets/inputs')));
+
+/** Files in the inputs folder other than the sample photos seeded at start. */
+export function userInputs(server: { dirs: { folders: { inputs: string } } }): string[] {
+  return fs.readdirSync(server.dirs.folders.inputs).filter((name) => !SAMPLE_INPUTS.has(name));
 }

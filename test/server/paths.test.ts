@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWorkflow, pngBytes, startTestServer, type TestServer } from './helpers.ts';
+import { buildWorkflow, pngBytes, startTestServer, userInputs, type TestServer } from './helpers.ts';
 
 /**
  * Files beside the data root stand for everything outside it: no request may read, write or
@@ -94,7 +94,7 @@ describe('paths outside the data folders', () => {
       expect(res.status, raw).toBe(400);
     }
     expect(snapshot(server.parent)).toEqual(before);
-    expect(fs.readdirSync(server.dirs.folders.inputs).filter((f) => f.endsWith('.png'))).toEqual([]);
+    expect(userInputs(server).filter((f) => f.endsWith('.png'))).toEqual([]);
   });
 
   it('never reads or writes outside through /api/workflows', async () => {

@@ -67,3 +67,14 @@ describe('saved workflows and system info', () => {
     expect((await server.api('/api/view?file=dir.png')).status).toBe(404);
   });
 });
+
+describe('startServer', () => {
+  it('rejects when the port is taken and leaves nothing running', async () => {
+    const first = await startTestServer();
+    try {
+      await expect(startTestServer({ port: first.port })).rejects.toThrow(/EADDRINUSE/);
+    } finally {
+      await first.close();
+    }
+  });
+});

@@ -1,0 +1,145 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import express, { type RequestHandler } from 'express';
+import { createDataDirs, type DataDirs } from '../nodes/api/data-dirs.ts';
+import type { NodeEnv } from '../nodes/api/env.ts';
+import { encodePreview } from '../nodes/image/codec.ts';
+import { catalogue } from '../nodes/index.ts';
+import { LruOutputCache, NodeRegistry, PromptQueue } from './engine/index.ts';
+import { resolveConfig, type ServerConfig, type ServerOptions } from './config.ts';
+import type { ServerContext } from './http/context.ts';
+import { editorRouter } from './http/editor.ts';
+import { errorMiddleware } from './http/errors.ts';
+import { originGuard, type GuardOptions } from './http/guard.ts';
+import { historyRouter } from './http/history.ts';
+import { interruptRouter } from './http/interrupt.ts';
+import { nodesRouter } from './http/nodes.ts';
+import { promptRouter } from './http/prompt.ts';
+import { queueRouter } from './http/queue.ts';
+import { systemRouter } from './http/system.ts';
+import { uploadRouter } from './http/upload.ts';
+import { viewRouter } from './http/view.ts';
+import { workflowsRouter } from './http/workflows.ts';
+import { createLogger } from './log.ts';
+import { seedSampleInputs } from './samples.ts';
+import { attachWebSocketServer } from './ws/server.ts';
+
+const log = createLogger('server');
+
+export interface StudioServer {
+  /** `http://host:port`, with the port actually bound. */
+  url: string;
+  port: number;
+  config: ServerConfig;
+  dirs: DataDirs;
+  queue: PromptQueue;
+  /** Stops the queue, drops websocket clients and closes the listener; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the HTTP API, the websocket event stream and the prompt queue on one port. Each call is
+ * independent (own data folders, cache and queue), so tests can run several and close them.
+ */
+export async function startServer(options: ServerOptions = {}, registry = new NodeRegistry(catalogue)): Promise<StudioServer> {
+  const config = resolveConfig(options);
+  const dirs = createDataDirs(config.dataRoot);
+  clearFolder(dirs.folders.temp);
+  seedSampleInputs(dirs);
+  const env: NodeEnv = { dirs, limits: { maxPixels: config.limits.maxPixels } };
+  const cache = new LruOutputCache(config.cacheBytes);
+  const queue = new PromptQueue({
+    registry,
+    env,
+    cache,
+    encodePreview,
+    historyLimit: config.historyLimit,
+    maxPending: config.maxPending,
+  });
+  const ctx: ServerContext = { config, dirs, env, registry, queue, cache };
+
+  let port = config.port;
+  const guard: GuardOptions = { host: config.host, port: () => port };
+  const server = http.createServer(createApp(ctx, guard));
+  const ws = attachWebSocketServer(server, { queue, guard });
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    // Port taken or address not available: leave nothing behind for the caller to clean up.
+    await ws.close();
+    throw err;
+  }
+  port = (server.address() as AddressInfo).port;
+  const url = `http://${urlHost(config.host)}:${port}`;
+  log.info(`SUPIR Studio listening on ${url} (data in ${dirs.root})`);
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      queue.clearPending();
+      const running = queue.list().running;
+      if (running) {
+        queue.interrupt(running.id);
+        // Let the prompt unwind so that nothing writes into the data folders after close.
+        await Promise.race([queue.whenDone(running.id), delay(5000)]);
+      }
+      await ws.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      log.info('server closed');
+    })());
+
+  return { url, port, config, dirs, queue, close };
+}
+
+function createApp(ctx: ServerContext, guard: GuardOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(requestLog);
+  app.use(securityHeaders);
+  app.use(originGuard(guard));
+  // Raw-body routes come before the JSON parser so that it never consumes an upload.
+  app.use(uploadRouter(ctx));
+  app.use('/api', express.json({ limit: ctx.config.limits.maxJsonBytes }));
+  for (const router of [nodesRouter, promptRouter, queueRouter, interruptRouter, historyRouter, viewRouter, workflowsRouter, systemRouter]) {
+    app.use(router(ctx));
+  }
+  app.use(editorRouter(ctx.config.editorDir));
+  app.use(errorMiddleware);
+  return app;
+}
+
+const securityHeaders: RequestHandler = (_req, res, next) => {
+  res.set({ 'X-Content-Type-Options': 'nosniff', 'X-Frame-Options': 'DENY', 'Referrer-Policy': 'no-referrer' });
+  next();
+};
+
+const httpLog = createLogger('http');
+const requestLog: RequestHandler = (req, res, next) => {
+  const t0 = performance.now();
+  res.on('finish', () => httpLog.debug(`${req.method} ${req.originalUrl} ${res.statusCode} ${(performance.now() - t0).toFixed(1)}ms`));
+  next();
+};
+
+/** Leftovers of the previous run (previews, scratch files) are not worth keeping. */
+function clearFolder(dir: string): void {
+  for (const entry of fs.readdirSync(dir)) fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

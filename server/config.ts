@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Limits on what one request may make the server hold or decode. */
+export interface ServerLimits {
+  /** Largest image (width x height) an upload or a node may decode. */
+  maxPixels: number;
+  /** Largest upload body, in bytes. */
+  maxUploadBytes: number;
+  /** Largest JSON body (a prompt, a workflow), in bytes. */
+  maxJsonBytes: number;
+}
+
+export interface ServerConfig {
+  host: string;
+  /** 0 picks any free port (tests). */
+  port: number;
+  /** Holds inputs/, outputs/, temp/ and workflows/. */
+  dataRoot: string;
+  limits: ServerLimits;
+  /** Byte budget of the node output cache kept between prompts. */
+  cacheBytes: number;
+  maxPending: number;
+  historyLimit: number;
+  /** The folder served at `/`. */
+  editorDir: string;
+}
+
+/** What callers pass: any field may be left out, including single limits. */
+export type ServerOptions = Partial<Omit<ServerConfig, 'limits'>> & { limits?: Partial<ServerLimits> };
+
+const MiB = 1024 * 1024;
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The built editor when there is one, otherwise the placeholder page kept in the repository. */
+export function defaultEditorDir(root = REPO_ROOT): string {
+  const dist = path.join(root, 'editor', 'dist');
+  return fs.existsSync(path.join(dist, 'index.html')) ? dist : path.join(root, 'editor');
+}
+
+/** Fills in defaults, reading SUPIR_STUDIO_DATA and SUPIR_MAX_PIXELS from the environment. */
+export function resolveConfig(options: ServerOptions = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const config: ServerConfig = {
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 8188,
+    dataRoot: path.resolve(options.dataRoot ?? env.SUPIR_STUDIO_DATA ?? './data'),
+    limits: {
+      maxPixels: options.limits?.maxPixels ?? envNumber(env, 'SUPIR_MAX_PIXELS') ?? 64_000_000,
+      maxUploadBytes: options.limits?.maxUploadBytes ?? 64 * MiB,
+      maxJsonBytes: options.limits?.maxJsonBytes ?? 32 * MiB,
+    },
+    cacheBytes: options.cacheBytes ?? 2 * 1024 * MiB,
+    maxPending: options.maxPending ?? 1000,
+    historyLimit: options.historyLimit ?? 10_000,
+    editorDir: options.editorDir ?? defaultEditorDir(),
+  };
+  if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) {
+    throw new RangeError(`port must be an integer in 0..65535, got ${config.port}`);
+  }
+  for (const [name, value] of Object.entries(config.limits)) {
+    if (!(value > 0)) throw new RangeError(`limit ${name} must be positive, got ${value}`);
+  }
+  return config;
+}
+
+/** Whether `host` only accepts connections from this machine (and so needs the Host-header check). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+function envNumber(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number, got ${JSON.stringify(raw)}`);
+  return value;
+}

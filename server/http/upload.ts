@@ -1,0 +1,66 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import express, { Router } from 'express';
+import { checkRelativeName, resolveInside, writeFileAtomic } from '../../nodes/api/data-dirs.ts';
+import { StudioError } from '../../nodes/api/errors.ts';
+import { createLogger } from '../log.ts';
+import type { ServerContext } from './context.ts';
+import { IMAGE_EXTENSIONS } from '../../nodes/image/load.ts';
+import { checkImageBytes } from './image-check.ts';
+
+const log = createLogger('upload');
+
+/**
+ * POST /api/upload?filename=NAME[&subfolder=S][&overwrite=1] with the raw file as the body. The
+ * file is kept only if it decodes as an image within the pixel limit, and is written atomically
+ * into the inputs folder. Without overwrite an existing name gets a " (n)" suffix instead.
+ */
+export function uploadRouter(ctx: ServerContext): Router {
+  const router = Router();
+  const raw = express.raw({ type: () => true, limit: ctx.config.limits.maxUploadBytes });
+  router.post('/api/upload', raw, async (req, res) => {
+    const filename = checkRelativeName(queryString(req.query.filename, 'filename'), 'filename');
+    if (filename.includes('/')) throw new StudioError('BAD_PATH', 'filename must not contain "/" (use subfolder)');
+    const subRaw = req.query.subfolder === undefined ? '' : queryString(req.query.subfolder, 'subfolder');
+    const subfolder = subRaw === '' ? '' : checkRelativeName(subRaw, 'subfolder');
+    // Only what Load Image lists may be uploaded, so every upload can be chosen on the node.
+    if (!(IMAGE_EXTENSIONS as readonly string[]).includes(path.extname(filename).toLowerCase())) {
+      throw new StudioError('BAD_INPUT', `filename must end in one of ${IMAGE_EXTENSIONS.join(' ')}`);
+    }
+    const bytes: unknown = req.body;
+    if (!Buffer.isBuffer(bytes) || bytes.length === 0) throw new StudioError('BAD_INPUT', 'the upload body is empty');
+    const info = await checkImageBytes(bytes, ctx.config.limits.maxPixels, `uploaded file ${JSON.stringify(filename)}`);
+
+    const overwrite = req.query.overwrite === '1' || req.query.overwrite === 'true';
+    const name = overwrite ? filename : freeName(ctx, subfolder, filename);
+    const target = resolveInside(ctx.dirs, 'inputs', join(subfolder, name));
+    if (fs.existsSync(target) && !fs.statSync(target).isFile()) {
+      throw new StudioError('BAD_PATH', `${JSON.stringify(join(subfolder, name))} is a folder in inputs`);
+    }
+    await writeFileAtomic(target, bytes);
+    log.info(`stored inputs/${join(subfolder, name)} (${info.width}x${info.height} ${info.format}, ${bytes.length} bytes)`);
+    res.json({ name, subfolder, folder: 'inputs', width: info.width, height: info.height });
+  });
+  return router;
+}
+
+/** "photo.png", or "photo (1).png", "photo (2).png"... when taken. */
+function freeName(ctx: ServerContext, subfolder: string, filename: string): string {
+  const ext = path.extname(filename);
+  const stem = filename.slice(0, filename.length - ext.length);
+  for (let n = 0; n < 10_000; n++) {
+    const candidate = n === 0 ? filename : `${stem} (${n})${ext}`;
+    if (!fs.existsSync(resolveInside(ctx.dirs, 'inputs', join(subfolder, candidate)))) return candidate;
+  }
+  throw new StudioError('BAD_INPUT', `too many files named like ${JSON.stringify(filename)}; pass overwrite=1`);
+}
+
+function join(subfolder: string, name: string): string {
+  return subfolder ? `${subfolder}/${name}` : name;
+}
+
+/** A query parameter given once as text (not repeated, not an object). */
+export function queryString(value: unknown, name: string): string {
+  if (typeof value !== 'string') throw new StudioError('BAD_INPUT', `query parameter "${name}" must be given once`);
+  return value;
+}

@@ -1,0 +1,127 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { EngineEvent, PromptQueue } from '../engine/index.ts';
+import { refusalReason, type GuardOptions } from '../http/guard.ts';
+import { createLogger } from '../log.ts';
+import { encodeServerMessage } from './protocol.ts';
+
+const log = createLogger('ws');
+
+export interface WsOptions {
+  queue: PromptQueue;
+  guard: GuardOptions;
+  path?: string;
+  /** Clients have nothing to say; anything bigger than this closes the connection (1009). */
+  maxPayload?: number;
+  pingIntervalMs?: number;
+}
+
+export interface WsHandle {
+  clientCount(): number;
+  close(): Promise<void>;
+}
+
+/** A client this far behind gets no more previews until it catches up: they are the bulk. */
+const PREVIEW_BACKLOG_BYTES = 4 * 1024 * 1024;
+/** A client this far behind is not reading at all; it is dropped before it fills the memory. */
+const MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
+/** Incoming messages allowed per client per second before it is closed (they are ignored anyway). */
+const MAX_MESSAGES_PER_SECOND = 20;
+
+/**
+ * The event stream at /ws. Upgrades are taken by hand (noServer) so the same Origin/Host check as
+ * the HTTP API runs before a socket is accepted. The engine's hub is subscribed (with previews)
+ * only while someone is connected, so with no editor open the executor skips encoding previews.
+ */
+export function attachWebSocketServer(server: Server, opts: WsOptions): WsHandle {
+  const path = opts.path ?? '/ws';
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 4096, clientTracking: true });
+  const alive = new WeakMap<WebSocket, boolean>();
+  let unsubscribe: (() => void) | null = null;
+
+  const broadcast = (event: EngineEvent): void => {
+    const { data, binary } = encodeServerMessage(event);
+    for (const client of wss.clients) {
+      if (client.readyState !== client.OPEN) continue;
+      if (client.bufferedAmount > MAX_BACKLOG_BYTES) {
+        log.warn('dropping a client that stopped reading');
+        client.terminate();
+        continue;
+      }
+      if (binary && client.bufferedAmount > PREVIEW_BACKLOG_BYTES) continue;
+      client.send(data, { binary });
+    }
+  };
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (pathname !== path) return refuse(socket, 404, 'Not Found');
+    const reason = refusalReason(req.headers, opts.guard);
+    if (reason !== null) {
+      log.warn(`refused websocket: ${reason}`);
+      return refuse(socket, 403, 'Forbidden');
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  };
+
+  wss.on('connection', (ws: WebSocket) => {
+    alive.set(ws, true);
+    unsubscribe ??= opts.queue.events.subscribe(broadcast, { previews: true });
+    const { running, pending } = opts.queue.list();
+    const status: EngineEvent = { type: 'status', queue_remaining: pending.length + (running ? 1 : 0), running: running?.id ?? null };
+    ws.send(JSON.stringify(status));
+    let windowStart = Date.now();
+    let count = 0;
+    ws.on('message', () => {
+      // The protocol is one-way; a client flooding us is closed rather than read.
+      const now = Date.now();
+      if (now - windowStart > 1000) {
+        windowStart = now;
+        count = 0;
+      }
+      if (++count > MAX_MESSAGES_PER_SECOND) ws.close(1008, 'too many messages');
+    });
+    ws.on('pong', () => alive.set(ws, true));
+    ws.on('error', (err) => log.debug('client error', err));
+    ws.on('close', () => {
+      if (wss.clients.size === 0 && unsubscribe) {
+        unsubscribe();
+        unsubscribe = null;
+      }
+    });
+  });
+
+  // A peer that vanished without closing (laptop lid, dropped Wi-Fi) is found by a missed pong.
+  const ping = setInterval(() => {
+    for (const client of wss.clients) {
+      if (alive.get(client) === false) {
+        client.terminate();
+        continue;
+      }
+      alive.set(client, false);
+      client.ping();
+    }
+  }, opts.pingIntervalMs ?? 30_000);
+  ping.unref();
+
+  server.on('upgrade', onUpgrade);
+
+  return {
+    clientCount: () => wss.clients.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(ping);
+        server.off('upgrade', onUpgrade);
+        for (const client of wss.clients) client.terminate();
+        unsubscribe?.();
+        unsubscribe = null;
+        wss.close(() => resolve());
+      }),
+  };
+}
+
+function refuse(socket: Duplex, status: number, text: string): void {
+  socket.once('finish', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
