@@ -31,7 +31,7 @@ export function addPngTextChunks(png: Uint8Array, entries: Record<string, string
       throw new RangeError(`PNG text keyword ${JSON.stringify(key)} must be 1-79 printable Latin-1 characters`);
     }
     if (/[^\x00-\xff]/.test(text)) throw new RangeError(`PNG text for ${JSON.stringify(key)} is not Latin-1`);
-    return makeChunk('tEXt', Buffer.concat([Buffer.from(key, 'latin1'), Buffer.of(0), Buffer.from(text, 'latin1')]));
+    return pngChunk('tEXt', Buffer.concat([Buffer.from(key, 'latin1'), Buffer.of(0), Buffer.from(text, 'latin1')]));
   });
   return Buffer.concat([png.subarray(0, idat), ...added, png.subarray(idat)]);
 }
@@ -83,7 +83,8 @@ function* chunks(png: Uint8Array): Generator<Chunk> {
   }
 }
 
-function makeChunk(type: string, data: Uint8Array): Buffer {
+/** One PNG chunk: length, type, data and the CRC over type and data. */
+export function pngChunk(type: string, data: Uint8Array): Buffer {
   const head = Buffer.alloc(8);
   head.writeUInt32BE(data.length, 0);
   head.write(type, 4, 'latin1');

@@ -11,6 +11,7 @@ import {
   imageToHwcUint8,
 } from '../../nodes/image/codec.ts';
 import { at, imageFrom, random8 } from '../support/images.ts';
+import { pngChunk } from '../../nodes/image/png-text.ts';
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
@@ -24,14 +25,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 
 /** A PNG whose header claims any size, with almost no pixel data: a cheap decompression bomb. */
 function lyingPng(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const head = Buffer.alloc(8);
-    head.writeUInt32BE(data.length, 0);
-    head.write(type, 4, 'latin1');
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(zlib.crc32(data, zlib.crc32(head.subarray(4))) >>> 0, 0);
-    return Buffer.concat([head, data, crc]);
-  };
+  const chunk = pngChunk;
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);

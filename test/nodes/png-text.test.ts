@@ -3,17 +3,10 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../nodes/api/env.ts';
 import { decodeImage, encodeImage } from '../../nodes/image/codec.ts';
-import { addPngTextChunks, asciiJson, readPngTextChunks } from '../../nodes/image/png-text.ts';
+import { addPngTextChunks, asciiJson, pngChunk, readPngTextChunks } from '../../nodes/image/png-text.ts';
 import { random8 } from '../support/images.ts';
 
-function chunk(type: string, data: Buffer): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(data.length, 0);
-  head.write(type, 4, 'latin1');
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(zlib.crc32(data, zlib.crc32(head.subarray(4))) >>> 0, 0);
-  return Buffer.concat([head, data, crc]);
-}
+const chunk = pngChunk;
 
 /** Inserts raw chunks right after IHDR (8-byte signature + 25-byte IHDR chunk). */
 function withChunks(png: Buffer, ...chunks: Buffer[]): Buffer {
