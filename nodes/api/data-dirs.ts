@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { StudioError } from './errors.ts';
 
-/** The folders nodes and the API may read and write. Nothing outside them is ever touched. */
-export const DATA_FOLDERS = ['inputs', 'outputs', 'temp', 'workflows'] as const;
-export type DataFolder = (typeof DATA_FOLDERS)[number];
+import { DATA_FOLDERS, type DataFolder } from './file-ref.ts';
+
+export { DATA_FOLDERS, type DataFolder };
 
 export interface DataDirs {
   root: string;

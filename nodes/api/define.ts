@@ -2,7 +2,7 @@ import type { NodeEnv } from './env.ts';
 import type { Rng } from './rng.ts';
 import type { SocketType, SocketValueMap } from './sockets.ts';
 import type { ImageTensor } from './tensor.ts';
-import type { DataFolder } from './data-dirs.ts';
+import type { FileRef } from './file-ref.ts';
 import type { WidgetSpec, WidgetValue } from './widgets.ts';
 
 export interface InputSpec {
@@ -15,15 +15,7 @@ export type InputSpecs = Record<string, InputSpec>;
 export type WidgetSpecs = Record<string, WidgetSpec>;
 export type OutputSpecs = Record<string, SocketType>;
 
-/** A file a node wrote or showed, as the API and history refer to it. */
-export interface FileRef {
-  folder: DataFolder;
-  /** Relative to the folder, forward slashes. */
-  filename: string;
-  kind: 'image';
-  width?: number;
-  height?: number;
-}
+export type { FileRef };
 
 /** Values a node's `execute` receives: linked inputs and widgets, by name. */
 export type NodeArgs<I extends InputSpecs, W extends WidgetSpecs> = {

@@ -1,45 +1,6 @@
-import type { FileRef } from '../../nodes/api/define.ts';
-import type { ErrorCode } from '../../nodes/api/errors.ts';
+import type { EngineEvent } from '../protocol/events.ts';
 
-/** How a prompt ended. */
-export type PromptStatus = 'success' | 'error' | 'interrupted' | 'cancelled';
-
-/** What the executor says about a failing node: enough to point at it and show its inputs. */
-export interface NodeErrorInfo {
-  node_id: string;
-  node_type: string;
-  node_title: string;
-  code: ErrorCode;
-  message: string;
-  /** The values the node was given: literals as they were, tensors as shape summaries. */
-  inputs: Record<string, unknown>;
-}
-
-/**
- * Everything the engine tells the world, as one tagged union. The websocket sends these as JSON
- * (`preview` as a binary frame), the CLI and the history subscribe to the same stream.
- */
-export type EngineEvent =
-  | { type: 'status'; queue_remaining: number; running: string | null }
-  | { type: 'prompt_start'; prompt_id: string; nodes: string[] }
-  | { type: 'cached'; prompt_id: string; nodes: string[] }
-  | { type: 'node_start'; prompt_id: string; node_id: string; node_type: string }
-  | { type: 'progress'; prompt_id: string; node_id: string; value: number; max: number }
-  | { type: 'node_done'; prompt_id: string; node_id: string; cached: boolean; ms: number; files: FileRef[] }
-  | ({ type: 'error'; prompt_id: string } & NodeErrorInfo)
-  | { type: 'interrupted'; prompt_id: string; node_id: string | null }
-  | { type: 'prompt_done'; prompt_id: string; status: PromptStatus; ms: number }
-  | {
-      type: 'preview';
-      prompt_id: string;
-      node_id: string;
-      format: 'jpeg' | 'png';
-      width: number;
-      height: number;
-      bytes: Uint8Array;
-    };
-
-export type EngineEventType = EngineEvent['type'];
+export type { EngineEvent, EngineEventType, NodeErrorInfo, PromptStatus } from '../protocol/events.ts';
 
 /** Where events go. Transports implement it; the engine never knows who listens. */
 export interface EventSink {

@@ -1,6 +1,6 @@
 /** The engine: graph model, validation, planning, cache, executor and queue. No HTTP here. */
 export { NodeRegistry, type NodeCatalogueJson } from './registry.ts';
-export { ApiPromptSchema, isLink, type ApiPrompt, type ApiNode, type InputValue, type LinkRef } from './prompt.ts';
+export { ApiPromptSchema, isLink, type ApiPrompt, type ApiNode, type InputValue, type LinkRef } from '../protocol/prompt.ts';
 export {
   WORKFLOW_FORMAT,
   WORKFLOW_VERSION,

@@ -1,32 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { FileRef } from '../../nodes/api/define.ts';
 import type { NodeEnv } from '../../nodes/api/env.ts';
 import type { OutputCache } from './cache.ts';
-import { EventHub, type NodeErrorInfo, type PromptStatus } from './events.ts';
+import type { HistoryEntry, QueueItem } from '../protocol/history.ts';
+import { EventHub, type NodeErrorInfo } from './events.ts';
 import { executeGraph, type PreviewEncoder } from './executor.ts';
-import type { ApiPrompt } from './prompt.ts';
+import type { ApiPrompt } from '../protocol/prompt.ts';
 import type { NodeRegistry } from './registry.ts';
 import { compilePrompt, type CompiledGraph, type ValidationIssue } from './validate.ts';
 
-export interface QueueItem {
-  id: string;
-  number: number;
-  client_id: string | null;
-  created_at: number;
-}
-
-export interface HistoryEntry extends QueueItem {
-  status: PromptStatus;
-  started_at: number | null;
-  finished_at: number;
-  executed: string[];
-  cached: string[];
-  timings_ms: Record<string, number>;
-  outputs: Record<string, FileRef[]>;
-  error: NodeErrorInfo | null;
-  prompt: ApiPrompt;
-  workflow: unknown;
-}
+export type { HistoryEntry, QueueItem };
 
 export interface SubmitRequest {
   prompt: ApiPrompt;

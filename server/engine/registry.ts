@@ -2,6 +2,9 @@ import type { AnyNodeDefinition } from '../../nodes/api/define.ts';
 import type { NodeEnv } from '../../nodes/api/env.ts';
 import { SOCKET_COLOURS, SOCKET_TYPES } from '../../nodes/api/sockets.ts';
 import { comboOptions, widgetLinkType } from '../../nodes/api/widgets.ts';
+import type { NodeCatalogueJson } from '../protocol/catalogue.ts';
+
+export type { NodeCatalogueJson };
 
 /** The node types a graph may use, by id. */
 export class NodeRegistry {
@@ -52,19 +55,4 @@ export class NodeRegistry {
       })),
     };
   }
-}
-
-export interface NodeCatalogueJson {
-  socket_types: Array<{ name: string; color: string }>;
-  nodes: Array<{
-    id: string;
-    display_name: string;
-    category: string;
-    description: string;
-    output_node: boolean;
-    nondeterministic: boolean;
-    inputs: Array<{ name: string; type: string; optional: boolean; description: string }>;
-    widgets: Array<Record<string, unknown> & { name: string; kind: string; link_type: string }>;
-    outputs: Array<{ name: string; type: string }>;
-  }>;
 }

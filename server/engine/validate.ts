@@ -2,32 +2,12 @@ import type { AnyNodeDefinition } from '../../nodes/api/define.ts';
 import type { NodeEnv } from '../../nodes/api/env.ts';
 import { socketAccepts, type SocketType } from '../../nodes/api/sockets.ts';
 import { checkWidgetValue, describe, widgetLinkType } from '../../nodes/api/widgets.ts';
-import { isLink, type ApiPrompt, type LinkRef } from './prompt.ts';
+import { isLink, type ApiPrompt, type LinkRef } from '../protocol/prompt.ts';
+import type { IssueCode, ValidationIssue } from '../protocol/validation.ts';
 import type { NodeRegistry } from './registry.ts';
 import { planOrder } from './plan.ts';
 
-export const ISSUE_CODES = [
-  'no_outputs',
-  'unknown_type',
-  'unknown_input',
-  'missing_input',
-  'dangling_link',
-  'type_mismatch',
-  'bad_value',
-  'out_of_range',
-  'not_in_list',
-  'cycle',
-] as const;
-export type IssueCode = (typeof ISSUE_CODES)[number];
-
-/** One reason a graph cannot run. `node_id` is null for problems of the graph as a whole. */
-export interface ValidationIssue {
-  node_id: string | null;
-  node_type?: string;
-  input?: string;
-  code: IssueCode;
-  message: string;
-}
+export { ISSUE_CODES, type IssueCode, type ValidationIssue } from '../protocol/validation.ts';
 
 export interface CompiledNode {
   id: string;

@@ -1,0 +1,13 @@
+/** The data folders nodes and the API may read and write. Nothing outside them is ever touched. */
+export const DATA_FOLDERS = ['inputs', 'outputs', 'temp', 'workflows'] as const;
+export type DataFolder = (typeof DATA_FOLDERS)[number];
+
+/** A file a node wrote or showed, as the API and history refer to it. */
+export interface FileRef {
+  folder: DataFolder;
+  /** Relative to the folder, forward slashes. */
+  filename: string;
+  kind: 'image';
+  width?: number;
+  height?: number;
+}

@@ -1,0 +1,25 @@
+/**
+ * The contract between the server and its clients (editor, scripts): message and body types,
+ * schemas and frame decoding. Pure TypeScript with no Node imports, so the browser uses it as is.
+ */
+export type { NodeCatalogueJson } from './catalogue.ts';
+export type { EngineEvent, EngineEventType, NodeErrorInfo, PromptStatus } from './events.ts';
+export { BINARY_KIND_PREVIEW, decodePreviewFrame, decodeServerMessage, type PreviewEvent, type PreviewHeader, type ServerMessage } from './frames.ts';
+export type { HistoryEntry, QueueItem } from './history.ts';
+export { ApiPromptSchema, isLink, type ApiPrompt, type InputValue, type LinkRef } from './prompt.ts';
+export { ISSUE_CODES, type IssueCode, type ValidationIssue } from './validation.ts';
+export {
+  MODE_ALWAYS,
+  MODE_BYPASS,
+  MODE_MUTED,
+  WORKFLOW_FORMAT,
+  WORKFLOW_VERSION,
+  WorkflowSchema,
+  formatIssues,
+  isWorkflowFile,
+  parseWorkflow,
+  type Workflow,
+  type WorkflowNode,
+} from './workflow-schema.ts';
+export type { FileRef, DataFolder } from '../../nodes/api/file-ref.ts';
+export type { ErrorCode } from '../../nodes/api/errors.ts';
