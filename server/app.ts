@@ -19,6 +19,7 @@ import { nodesRouter } from './http/nodes.ts';
 import { promptRouter } from './http/prompt.ts';
 import { queueRouter } from './http/queue.ts';
 import { systemRouter } from './http/system.ts';
+import { templatesRouter } from './http/templates.ts';
 import { uploadRouter } from './http/upload.ts';
 import { viewRouter } from './http/view.ts';
 import { workflowsRouter } from './http/workflows.ts';
@@ -110,7 +111,7 @@ function createApp(ctx: ServerContext, guard: GuardOptions): express.Express {
   // Raw-body routes come before the JSON parser so that it never consumes an upload.
   app.use(uploadRouter(ctx));
   app.use('/api', express.json({ limit: ctx.config.limits.maxJsonBytes }));
-  for (const router of [nodesRouter, promptRouter, queueRouter, interruptRouter, historyRouter, viewRouter, workflowsRouter, systemRouter]) {
+  for (const router of [nodesRouter, promptRouter, queueRouter, interruptRouter, historyRouter, viewRouter, workflowsRouter, templatesRouter, systemRouter]) {
     app.use(router(ctx));
   }
   app.use(editorRouter(ctx.config.editorDir));

@@ -33,11 +33,15 @@ export type ServerOptions = Partial<Omit<ServerConfig, 'limits'>> & { limits?: P
 const MiB = 1024 * 1024;
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The built editor when there is one, otherwise the placeholder page kept in the repository. */
+/** The built editor (`npm run build`; `npm start` builds it first). */
 export function defaultEditorDir(root = REPO_ROOT): string {
-  const dist = path.join(root, 'editor', 'dist');
-  return fs.existsSync(path.join(dist, 'index.html')) ? dist : path.join(root, 'editor');
+  return path.join(root, 'editor', 'dist');
 }
+
+/** The workflows shipped with the product, offered as templates. */
+export const TEMPLATES_DIR = path.join(REPO_ROOT, 'workflows');
+/** The template the editor opens on first start. */
+export const DEFAULT_TEMPLATE = 'resize-basic';
 
 /** Fills in defaults, reading SUPIR_STUDIO_DATA and SUPIR_MAX_PIXELS from the environment. */
 export function resolveConfig(options: ServerOptions = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {

@@ -27,6 +27,16 @@ describe('saved workflows and system info', () => {
     expect(await (await server.api('/api/workflows')).json()).toEqual(['My flow (v2)']);
   });
 
+  it('offers the shipped workflows as templates, one of them the default', async () => {
+    const list = (await (await server.api('/api/templates')).json()) as Array<{ name: string; title: string; default: boolean }>;
+    expect(list).toContainEqual({ name: 'resize-basic', title: 'Resize basic', default: true });
+    expect(list.filter((t) => t.default)).toHaveLength(1);
+    const wf = await (await server.api('/api/templates/resize-basic')).json();
+    expect(wf).toMatchObject({ format: 'supir-studio/workflow', version: 1 });
+    expect((await server.api('/api/templates/..%2Fpackage')).status).toBe(404);
+    expect((await server.api('/api/templates/nope')).status).toBe(404);
+  });
+
   it('refuses to save what is not a workflow', async () => {
     for (const body of [{ format: 'other' }, { format: 'supir-studio/workflow', version: 1, nodes: [{ id: 'x' }] }, [1, 2]]) {
       const res = await put('broken', body);
