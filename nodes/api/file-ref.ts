@@ -1,5 +1,5 @@
 /** The data folders nodes and the API may read and write. Nothing outside them is ever touched. */
-export const DATA_FOLDERS = ['inputs', 'outputs', 'temp', 'workflows'] as const;
+export const DATA_FOLDERS = ['inputs', 'outputs', 'temp', 'workflows', 'models'] as const;
 export type DataFolder = (typeof DATA_FOLDERS)[number];
 
 /** A file a node wrote or showed, as the API and history refer to it. */

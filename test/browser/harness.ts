@@ -51,7 +51,7 @@ export async function openEditor(options: ServerOptions = {}, registry?: NodeReg
   });
   page.on('pageerror', (err) => errors.push(`page: ${err.message}`));
   await page.goto(server.url);
-  await page.waitForFunction(() => (window as unknown as { __studio?: { ready?: boolean } }).__studio?.ready === true, null, { timeout: 20_000 });
+  await page.waitForFunction('window.__studio?.ready === true', null, { timeout: 20_000 });
   fs.mkdirSync(SHOTS_DIR, { recursive: true });
   return {
     server,
