@@ -1,4 +1,6 @@
 import type { DataDirs } from './data-dirs.ts';
+import type { ModelLibrary } from './models.ts';
+import type { Runtime } from './runtime.ts';
 
 /** Limits that protect the process from input that would exhaust it. */
 export interface Limits {
@@ -12,4 +14,8 @@ export const DEFAULT_LIMITS: Limits = { maxPixels: 64_000_000 };
 export interface NodeEnv {
   dirs: DataDirs;
   limits: Limits;
+  /** Model inference; absent where no node needs it (unit tests of image nodes). */
+  runtime?: Runtime;
+  /** Shipped and user models; absent where no node needs it. */
+  models?: ModelLibrary;
 }

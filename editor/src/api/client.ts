@@ -1,0 +1,155 @@
+import type {
+  FileRef,
+  HistoryEntry,
+  NodeCatalogueJson,
+  QueueItem,
+  ValidationIssue,
+  Workflow,
+} from '../../../server/protocol/index.ts';
+
+/** A non-2xx answer from the API, with the server's error code and, for prompts, every issue. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly nodeErrors: ValidationIssue[] = [],
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface QueueSnapshot {
+  running: QueueItem | null;
+  pending: QueueItem[];
+}
+
+export interface TemplateInfo {
+  name: string;
+  title: string;
+  default: boolean;
+}
+
+export interface SystemInfo {
+  app: { name: string; version: string };
+  node: string;
+  platform: string;
+  onnxruntime: {
+    version: string | null;
+    backends: Array<{ name: string; bundled: boolean }>;
+    available: string[];
+    error?: string;
+  };
+  memory: { total: number; free: number; rss: number };
+  cache: { entries: number; bytes: number; budget: number };
+  limits: { maxPixels: number; maxUploadBytes: number; maxJsonBytes: number };
+}
+
+export interface UploadResult {
+  name: string;
+  subfolder: string;
+  folder: 'inputs';
+  width: number;
+  height: number;
+}
+
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+async function request<T>(method: Method, path: string, body?: unknown, raw?: Blob): Promise<T> {
+  const init: RequestInit = { method, headers: {} };
+  if (raw !== undefined) {
+    init.body = raw;
+    init.headers = { 'Content-Type': 'application/octet-stream' };
+  } else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { 'Content-Type': 'application/json' };
+  }
+  let res: Response;
+  try {
+    res = await fetch(path, init);
+  } catch (err) {
+    throw new ApiError(0, 'NETWORK', `cannot reach the server (${err instanceof Error ? err.message : String(err)})`);
+  }
+  const text = await res.text();
+  let json: unknown = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    if (res.ok) throw new ApiError(res.status, 'BAD_RESPONSE', `${method} ${path}: the answer is not JSON`);
+  }
+  if (!res.ok) {
+    const err = (json as { error?: { code?: string; message?: string }; node_errors?: ValidationIssue[] } | null) ?? {};
+    throw new ApiError(
+      res.status,
+      err.error?.code ?? 'HTTP',
+      err.error?.message ?? `${method} ${path} failed with HTTP ${res.status}`,
+      Array.isArray(err.node_errors) ? err.node_errors : [],
+    );
+  }
+  return json as T;
+}
+
+const enc = encodeURIComponent;
+
+/** The typed REST client for the SUPIR Studio server (same origin). */
+export const api = {
+  nodes: () => request<NodeCatalogueJson>('GET', '/api/nodes'),
+
+  /** Queues a workflow; a 400 throws an ApiError whose `nodeErrors` lists every issue. */
+  prompt: (workflow: Workflow, opts: { front?: boolean; clientId: string }) =>
+    request<{ prompt_id: string; number: number }>('POST', '/api/prompt', {
+      workflow,
+      front: opts.front ?? false,
+      client_id: opts.clientId,
+    }),
+
+  queue: () => request<QueueSnapshot>('GET', '/api/queue'),
+  cancel: (id: string) => request<{ cancelled: string }>('DELETE', `/api/queue/${enc(id)}`),
+  clearQueue: () => request<{ cleared: number }>('DELETE', '/api/queue'),
+  interrupt: (promptId?: string) =>
+    request<{ interrupted: boolean }>('POST', '/api/interrupt', promptId ? { prompt_id: promptId } : {}),
+
+  history: (maxItems?: number) =>
+    request<HistoryEntry[]>('GET', maxItems ? `/api/history?max_items=${maxItems}` : '/api/history'),
+  historyEntry: (id: string) => request<HistoryEntry>('GET', `/api/history/${enc(id)}`),
+  deleteHistory: (id: string) => request<{ deleted: string }>('DELETE', `/api/history/${enc(id)}`),
+  clearHistory: () => request<{ deleted: number }>('DELETE', '/api/history'),
+
+  upload: (file: Blob, filename: string, opts: { subfolder?: string; overwrite?: boolean } = {}) => {
+    const q = new URLSearchParams({ filename });
+    if (opts.subfolder) q.set('subfolder', opts.subfolder);
+    if (opts.overwrite) q.set('overwrite', '1');
+    return request<UploadResult>('POST', `/api/upload?${q}`, undefined, file);
+  },
+
+  workflows: {
+    list: () => request<string[]>('GET', '/api/workflows'),
+    get: (name: string) => request<unknown>('GET', `/api/workflows/${enc(name)}`),
+    put: (name: string, workflow: Workflow) => request<{ name: string }>('PUT', `/api/workflows/${enc(name)}`, workflow),
+    delete: (name: string) => request<{ deleted: string }>('DELETE', `/api/workflows/${enc(name)}`),
+  },
+
+  templates: {
+    list: () => request<TemplateInfo[]>('GET', '/api/templates'),
+    get: (name: string) => request<unknown>('GET', `/api/templates/${enc(name)}`),
+  },
+
+  system: () => request<SystemInfo>('GET', '/api/system'),
+};
+
+/** The URL of a data file; `bust` adds a query that defeats the browser cache for re-used names. */
+export function viewUrl(ref: Pick<FileRef, 'folder' | 'filename'>, bust?: string | number): string {
+  const q = new URLSearchParams({ folder: ref.folder, file: ref.filename });
+  if (bust !== undefined) q.set('t', String(bust));
+  return `/api/view?${q}`;
+}
+
+/** The rule the server applies to workflow names, so dialogs can say no before a round trip. */
+export function workflowNameProblem(name: string): string | null {
+  if (!name.trim()) return 'Enter a name.';
+  if (!/^[\w][\w .()-]{0,127}$/.test(name)) return 'Use letters, digits, spaces and . ( ) - _ (at most 128, starting with a letter or digit).';
+  if (name.includes('..')) return 'The name may not contain "..".';
+  if (/[. ]$/.test(name)) return 'The name may not end with a dot or a space.';
+  return null;
+}
