@@ -13,7 +13,7 @@ export function isPng(bytes: Uint8Array): boolean {
 export async function readPngText(bytes: Uint8Array): Promise<Record<string, string>> {
   if (!isPng(bytes)) throw new Error('not a PNG file');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const latin1 = new TextDecoder('latin1');
+  const latin1 = { decode: latin1Decode };
   const utf8 = new TextDecoder('utf-8');
   const out: Record<string, string> = {};
   let pos = 8;
@@ -74,5 +74,12 @@ async function inflate(data: Uint8Array): Promise<Uint8Array> {
     out.set(part, at);
     at += part.length;
   }
+  return out;
+}
+
+/** True ISO-8859-1 (TextDecoder's 'latin1' is windows-1252, which differs at 0x80-0x9f). */
+function latin1Decode(bytes: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) out += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return out;
 }

@@ -1,0 +1,62 @@
+export interface NameRequest {
+  title: string;
+  label: string;
+  initial: string;
+  confirm: string;
+  /** Returns a reason the value is refused, or null. */
+  check: (value: string) => string | null;
+  resolve: (value: string | null) => void;
+}
+
+export interface ConfirmRequest {
+  title: string;
+  message: string;
+  confirm: string;
+  danger: boolean;
+  resolve: (ok: boolean) => void;
+}
+
+/** The app's own modal dialogs (no window.prompt/confirm, so tests can drive them). */
+export class DialogState {
+  name = $state.raw<NameRequest | null>(null);
+  confirmation = $state.raw<ConfirmRequest | null>(null);
+  libraryOpen = $state.raw(false);
+
+  get anyOpen(): boolean {
+    return this.name !== null || this.confirmation !== null || this.libraryOpen;
+  }
+
+  askName(opts: Omit<NameRequest, 'resolve' | 'confirm' | 'check'> & Partial<Pick<NameRequest, 'confirm' | 'check'>>): Promise<string | null> {
+    this.name?.resolve(null);
+    return new Promise((resolve) => {
+      this.name = { confirm: 'OK', check: () => null, ...opts, resolve };
+    });
+  }
+
+  answerName(value: string | null): void {
+    const request = this.name;
+    this.name = null;
+    request?.resolve(value);
+  }
+
+  confirm(opts: Omit<ConfirmRequest, 'resolve' | 'danger'> & { danger?: boolean }): Promise<boolean> {
+    this.confirmation?.resolve(false);
+    return new Promise((resolve) => {
+      this.confirmation = { danger: false, ...opts, resolve };
+    });
+  }
+
+  answerConfirm(ok: boolean): void {
+    const request = this.confirmation;
+    this.confirmation = null;
+    request?.resolve(ok);
+  }
+
+  openLibrary(): void {
+    this.libraryOpen = true;
+  }
+
+  closeLibrary(): void {
+    this.libraryOpen = false;
+  }
+}

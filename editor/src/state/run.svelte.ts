@@ -1,0 +1,118 @@
+import type { PromptStatus } from '../../../server/protocol/index.ts';
+import { viewUrl } from '../api/client.ts';
+import type { StreamEvent } from '../api/events.ts';
+import type { GraphView, NodeRunState } from '../graph/index.ts';
+import type { ErrorState } from './errors.svelte.ts';
+
+/**
+ * The prompt that is running now: its overall progress (nodes done / nodes to run, plus the
+ * running node's fraction) and the canvas overlay, which follows whichever prompt runs.
+ */
+export class RunState {
+  promptId = $state.raw<string | null>(null);
+  total = $state.raw(0);
+  done = $state.raw(0);
+  node = $state.raw<string | null>(null);
+  fraction = $state.raw(0);
+  /** How the last prompt that ran here ended. */
+  lastStatus = $state.raw<PromptStatus | null>(null);
+  /** Nodes of the running prompt that have not started or finished yet. */
+  #waiting = new Set<string>();
+
+  constructor(
+    private readonly graph: () => GraphView | null,
+    private readonly errors: ErrorState,
+  ) {}
+
+  /** 0..1 for the running prompt (or the last one, which ends at 1 unless it failed). */
+  get overall(): number {
+    if (this.total <= 0) return this.promptId === null && this.lastStatus === 'success' ? 1 : 0;
+    return Math.min(1, (this.done + (this.node ? this.fraction : 0)) / this.total);
+  }
+
+  handle(event: StreamEvent): void {
+    if (event.type === 'status') return;
+    if (event.type === 'prompt_start') return this.#start(event.prompt_id, event.nodes);
+    if (event.prompt_id !== this.promptId) return;
+    switch (event.type) {
+      case 'cached':
+        this.total = Math.max(0, this.total - event.nodes.length);
+        for (const id of event.nodes) this.#set(id, { status: 'cached', progress: null }, true);
+        break;
+      case 'node_start':
+        this.node = event.node_id;
+        this.fraction = 0;
+        this.#set(event.node_id, { status: 'running', progress: null, error: null }, true);
+        break;
+      case 'progress':
+        if (event.node_id === this.node) this.fraction = event.max > 0 ? event.value / event.max : 0;
+        this.#set(event.node_id, { progress: event.max > 0 ? event.value / event.max : null });
+        break;
+      case 'preview':
+        this.#set(event.node_id, { preview: event.url });
+        break;
+      case 'node_done':
+        this.#nodeDone(event.prompt_id, event.node_id, event.cached, event.files);
+        break;
+      case 'error':
+        this.#set(event.node_id, { status: 'error', progress: null, preview: null, error: event.message }, true);
+        this.errors.showExecution(event);
+        break;
+      case 'interrupted':
+        if (event.node_id) this.#set(event.node_id, { status: 'idle', progress: null, preview: null }, true);
+        break;
+      case 'prompt_done':
+        this.#finish(event.status);
+        break;
+    }
+  }
+
+  #start(promptId: string, nodes: string[]): void {
+    this.promptId = promptId;
+    this.total = nodes.length;
+    this.done = 0;
+    this.node = null;
+    this.fraction = 0;
+    this.#waiting = new Set(nodes);
+    this.errors.execution = null;
+    this.#graphCall((g) => g.resetRunState(true));
+    for (const id of nodes) this.#set(id, { status: 'queued', progress: null, preview: null, error: null });
+  }
+
+  #nodeDone(promptId: string, nodeId: string, cached: boolean, files: Parameters<typeof viewUrl>[0][]): void {
+    const patch: Partial<NodeRunState> = { status: cached ? 'cached' : 'done', progress: null, preview: null };
+    if (files.length > 0) patch.images = files.map((f) => viewUrl(f, promptId.slice(0, 8)));
+    this.#set(nodeId, patch, true);
+    if (!cached) this.done += 1;
+    if (this.node === nodeId) {
+      this.node = null;
+      this.fraction = 0;
+    }
+  }
+
+  #finish(status: PromptStatus): void {
+    for (const id of this.#waiting) this.#set(id, { status: 'idle', progress: null });
+    this.#waiting.clear();
+    if (status === 'success') this.done = this.total;
+    this.lastStatus = status;
+    this.node = null;
+    this.fraction = 0;
+    this.promptId = null;
+  }
+
+  #set(nodeId: string, patch: Partial<NodeRunState>, settled = false): void {
+    if (settled) this.#waiting.delete(nodeId);
+    this.#graphCall((g) => g.setRunState(nodeId, patch));
+  }
+
+  #graphCall(fn: (graph: GraphView) => void): void {
+    const graph = this.graph();
+    if (!graph) return;
+    try {
+      fn(graph);
+    } catch (err) {
+      // The node may be gone (another workflow was loaded while the prompt ran).
+      console.warn('canvas overlay update failed', err);
+    }
+  }
+}
