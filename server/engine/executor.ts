@@ -13,6 +13,8 @@ export type PreviewEncoder = (image: ImageTensor) => Promise<{ format: 'jpeg' | 
 
 export interface ExecuteOptions {
   promptId: string;
+  /** The prompt's place in the queue's numbering, shown by clients (null outside a queue). */
+  promptNumber?: number;
   graph: CompiledGraph;
   env: NodeEnv;
   cache: OutputCache;
@@ -40,7 +42,7 @@ export interface PromptResult {
 export async function executeGraph(opts: ExecuteOptions): Promise<PromptResult> {
   const { graph, sink, promptId, signal, cache } = opts;
   const started = performance.now();
-  sink.emit({ type: 'prompt_start', prompt_id: promptId, nodes: graph.order });
+  sink.emit({ type: 'prompt_start', prompt_id: promptId, number: opts.promptNumber ?? null, nodes: graph.order });
   const result: PromptResult = { status: 'success', executed: [], cached: [], timings_ms: {}, outputs: {} };
   const finish = (status: PromptResult['status']): PromptResult => {
     result.status = status;

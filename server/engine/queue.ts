@@ -134,6 +134,7 @@ export class PromptQueue {
         const startedAt = Date.now();
         const result = await executeGraph({
           promptId: item.id,
+          promptNumber: item.number,
           graph: item.graph,
           env: this.opts.env,
           cache: this.opts.cache,

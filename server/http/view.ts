@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Router } from 'express';
+import sharp from 'sharp';
 import { resolveInside, type DataFolder } from '../../nodes/api/data-dirs.ts';
 import { StudioError } from '../../nodes/api/errors.ts';
 import type { ServerContext } from './context.ts';
@@ -45,6 +46,20 @@ export function viewRouter(ctx: ServerContext): Router {
       const stat = await handle.stat();
       if (!stat.isFile()) throw new StudioError('NOT_FOUND', `${folder}/${name} is not a file`);
       const type = imageContentType(name);
+      const thumb = req.query.thumb === undefined ? undefined : thumbSize(queryString(req.query.thumb, 'thumb'));
+      if (type && thumb !== undefined) {
+        // History strips show dozens of outputs: a downscaled JPEG instead of a 40 MB PNG each.
+        const bytes = await sharp(await handle.readFile(), { limitInputPixels: ctx.config.limits.maxPixels })
+          .rotate()
+          .resize(thumb, thumb, { fit: 'inside', withoutEnlargement: true })
+          .jpeg({ quality: 85 })
+          .toBuffer()
+          .catch(() => {
+            throw new StudioError('BAD_IMAGE', `${folder}/${name} cannot be decoded for a thumbnail`);
+          });
+        res.set({ 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-cache' }).type('image/jpeg').send(bytes);
+        return;
+      }
       if (type) {
         res.type(type);
       } else {
@@ -68,4 +83,10 @@ export function viewRouter(ctx: ServerContext): Router {
     }
   });
   return router;
+}
+
+function thumbSize(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 16 || n > 1024) throw new StudioError('BAD_INPUT', `thumb must be a whole number of pixels from 16 to 1024, got ${JSON.stringify(text)}`);
+  return n;
 }

@@ -21,7 +21,7 @@ export interface NodeErrorInfo {
  */
 export type EngineEvent =
   | { type: 'status'; queue_remaining: number; running: string | null }
-  | { type: 'prompt_start'; prompt_id: string; nodes: string[] }
+  | { type: 'prompt_start'; prompt_id: string; number: number | null; nodes: string[] }
   | { type: 'cached'; prompt_id: string; nodes: string[] }
   | { type: 'node_start'; prompt_id: string; node_id: string; node_type: string }
   | { type: 'progress'; prompt_id: string; node_id: string; value: number; max: number }

@@ -76,6 +76,17 @@ describe('saved workflows and system info', () => {
     fs.mkdirSync(`${server.dirs.folders.outputs}/dir.png`);
     expect((await server.api('/api/view?file=dir.png')).status).toBe(404);
   });
+
+  it('answers thumbnails as small JPEGs', async () => {
+    const fs = await import('node:fs');
+    const { default: sharp } = await import('sharp');
+    const png = await sharp({ create: { width: 400, height: 200, channels: 3, background: '#336699' } }).png().toBuffer();
+    fs.writeFileSync(`${server.dirs.folders.outputs}/wide.png`, png);
+    const res = await server.api('/api/view?file=wide.png&thumb=100');
+    expect(res.headers.get('content-type')).toBe('image/jpeg');
+    expect(await sharp(Buffer.from(await res.arrayBuffer())).metadata()).toMatchObject({ width: 100, height: 50, format: 'jpeg' });
+    expect((await server.api('/api/view?file=wide.png&thumb=5000')).status).toBe(400);
+  });
 });
 
 describe('startServer', () => {
