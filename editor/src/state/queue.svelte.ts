@@ -1,5 +1,6 @@
 import type { HistoryEntry, QueueItem } from '../../../server/protocol/index.ts';
-import { api } from '../api/client.ts';
+import { api, viewUrl } from '../api/client.ts';
+import type { ViewerImage } from './viewer.svelte.ts';
 
 /** How many finished prompts the panel keeps (the server keeps many more). */
 const HISTORY_ITEMS = 200;
@@ -14,6 +15,10 @@ export class QueueState {
   remaining = $state.raw(0);
   runningId = $state.raw<string | null>(null);
   panelOpen = $state.raw(false);
+  /** Every output image of the history, newest first, for the viewer's strip. */
+  outputs = $derived(this.history.flatMap(entryImages));
+  /** Prompts seen starting, so a late POST answer does not list a started prompt as pending. */
+  #started = new Set<string>();
   #queueTimer: ReturnType<typeof setTimeout> | null = null;
   #historyTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -21,6 +26,27 @@ export class QueueState {
     this.remaining = remaining;
     this.runningId = running;
     this.scheduleQueueRefresh();
+  }
+
+  /** A prompt this tab queued, shown before the next GET /api/queue confirms it. */
+  addPending(item: QueueItem, front: boolean): void {
+    if (this.#started.has(item.id) || this.pending.some((p) => p.id === item.id)) return;
+    this.pending = front ? [item, ...this.pending] : [...this.pending, item];
+  }
+
+  /** prompt_start: the prompt leaves the pending list (the server may be too busy to answer a GET). */
+  markStarted(id: string, number: number | null = null): void {
+    this.#started.add(id);
+    if (this.#started.size > 100) this.#started.delete(this.#started.values().next().value!);
+    const item = this.pending.find((p) => p.id === id);
+    this.running = item ?? (this.running?.id === id ? this.running : { id, number: number ?? 0, client_id: null, created_at: Date.now() });
+    this.pending = this.pending.filter((p) => p.id !== id);
+    this.runningId = id;
+  }
+
+  markFinished(id: string): void {
+    if (this.running?.id === id) this.running = null;
+    if (this.runningId === id) this.runningId = null;
   }
 
   togglePanel(open = !this.panelOpen): void {
@@ -82,4 +108,11 @@ export class QueueState {
     this.history = [];
     await api.clearHistory();
   }
+}
+
+/** The images a finished prompt wrote, as the viewer shows them. */
+export function entryImages(entry: HistoryEntry): ViewerImage[] {
+  return Object.values(entry.outputs).flatMap((files) =>
+    files.map((f) => ({ url: viewUrl(f, entry.id.slice(0, 8)), label: `#${entry.number} · ${f.filename.split('/').pop() ?? f.filename}` })),
+  );
 }

@@ -1,7 +1,7 @@
-import type { PromptStatus } from '../../../server/protocol/index.ts';
+import type { FileRef, PromptStatus } from '../../../server/protocol/index.ts';
 import { viewUrl } from '../api/client.ts';
 import type { StreamEvent } from '../api/events.ts';
-import type { GraphView, NodeRunState } from '../graph/index.ts';
+import type { GraphView, NodeRunState } from '../graph/graph-view.ts';
 import type { ErrorState } from './errors.svelte.ts';
 
 /**
@@ -42,7 +42,7 @@ export class RunState {
       case 'node_start':
         this.node = event.node_id;
         this.fraction = 0;
-        this.#set(event.node_id, { status: 'running', progress: null, error: null }, true);
+        this.#set(event.node_id, { status: 'running', progress: null, error: null });
         break;
       case 'progress':
         if (event.node_id === this.node) this.fraction = event.max > 0 ? event.value / event.max : 0;
@@ -79,7 +79,7 @@ export class RunState {
     for (const id of nodes) this.#set(id, { status: 'queued', progress: null, preview: null, error: null });
   }
 
-  #nodeDone(promptId: string, nodeId: string, cached: boolean, files: Parameters<typeof viewUrl>[0][]): void {
+  #nodeDone(promptId: string, nodeId: string, cached: boolean, files: FileRef[]): void {
     const patch: Partial<NodeRunState> = { status: cached ? 'cached' : 'done', progress: null, preview: null };
     if (files.length > 0) patch.images = files.map((f) => viewUrl(f, promptId.slice(0, 8)));
     this.#set(nodeId, patch, true);

@@ -1,0 +1,235 @@
+import '@comfyorg/litegraph/style.css';
+import './graph.css';
+import { LGraph, LGraphGroup, LGraphNode, LiteGraph } from '@comfyorg/litegraph';
+import { parseWorkflow, type NodeCatalogueJson, type Workflow } from '../../../server/protocol/index.ts';
+import { trackCanvasSize } from './canvas-size.ts';
+import { GraphClipboard } from './clipboard.ts';
+import type { GraphView } from './graph-view.ts';
+import { EditHistory } from './history.ts';
+import { ImageCache } from './image-cache.ts';
+import { applyLinkColours, setupLiteGraph } from './litegraph-setup.ts';
+import { canvasMenu } from './menus.ts';
+import { NodeImages } from './node-images.ts';
+import { registerCatalogue } from './node-classes.ts';
+import { trackPointer } from './pointer.ts';
+import { RunOverlay } from './run-overlay.ts';
+import { RunStates } from './run-state.ts';
+import { StudioCanvas } from './studio-canvas.ts';
+import { applyCanvasTheme } from './theme.ts';
+import { setViewHooks } from './view-hooks.ts';
+import { applyView, nodeById, setNodeWidget, slotClientPosition, viewState } from './view-ops.ts';
+import type { CatalogueNode } from './widget-specs.ts';
+import { arrangeNode, loadIntoGraph, serializeGraph } from './workflow-io.ts';
+
+/** The graph canvas on a `<canvas>` element; the only place the app meets litegraph. */
+export function createGraphView(el: HTMLCanvasElement): GraphView {
+  setupLiteGraph();
+  const graph = new LGraph();
+  const canvas = new StudioCanvas(el, graph);
+  applyCanvasTheme(canvas);
+  if (el.tabIndex < 0) el.tabIndex = 0;
+
+  let catalogue = new Map<string, CatalogueNode>();
+  let docName: string | undefined;
+  let docExtra: Record<string, unknown> = {};
+  let loading = false;
+  const changeListeners = new Set<() => void>();
+  const imageListeners = new Set<(nodeId: string, url: string) => void>();
+  const emit = <A extends unknown[]>(listeners: Iterable<(...args: A) => void>, ...args: A): void => {
+    for (const l of [...listeners]) {
+      try {
+        l(...args);
+      } catch (err) {
+        console.error(err);
+      }
+    }
+  };
+
+  const states = new RunStates();
+  const cache = new ImageCache(() => canvas.setDirty(true, true));
+  const images = new NodeImages(cache);
+  const overlay = new RunOverlay(states, images);
+  canvas.afterDrawNode = (node, ctx) => overlay.drawNode(node, ctx, performance.now());
+  canvas.onRender = () => {
+    if (states.animating) canvas.dirty_canvas = true; // keeps the running outline pulsing
+  };
+
+  const serialize = (): Workflow =>
+    serializeGraph(graph, canvas, { ...(docName !== undefined ? { name: docName } : {}), extra: docExtra, sizeOf: (n) => images.baseSize(n) });
+  const history = new EditHistory<Workflow>(serialize, fingerprint, () => emit(changeListeners), {
+    busy: () => canvas.pointer.isDown || canvas.linkConnector.isConnecting,
+  });
+  const maybeEdited = (): void => {
+    if (!loading) history.schedule();
+  };
+  setViewHooks(graph, { edited: maybeEdited });
+  graph.on_change = maybeEdited;
+  graph.onAfterChange = maybeEdited;
+  canvas.onNodeMoved = maybeEdited;
+
+  const clipboard = new GraphClipboard(canvas);
+  const pointer = trackPointer(el, canvas, graph, images, (id, url) => emit(imageListeners, id, url), maybeEdited);
+  const stopResize = trackCanvasSize(canvas, el);
+
+  const loadInternal = (wf: Workflow, keepView: boolean): void => {
+    const view = keepView ? viewState(canvas) : null;
+    loading = true;
+    try {
+      canvas.deselectAll();
+      const plan = loadIntoGraph(graph, wf, catalogue);
+      if (plan.dropped.length) console.warn(`workflow loaded with changes: ${plan.dropped.join('; ')}`);
+      applyView(canvas, view ?? wf.extra.ds);
+    } finally {
+      loading = false;
+    }
+    canvas.setDirty(true, true);
+  };
+  const restore = (snapshot: Workflow | null): void => {
+    if (!snapshot) return;
+    loadInternal(snapshot, true);
+    history.settle();
+    emit(changeListeners);
+  };
+  const selectedNodes = (): LGraphNode[] => [...canvas.selectedItems].filter((i): i is LGraphNode => i instanceof LGraphNode);
+
+  const view: GraphView = {
+    setCatalogue(next: NodeCatalogueJson): void {
+      const current = graph.nodes.length ? serialize() : null;
+      catalogue = new Map(next.nodes.map((n) => [n.id, n]));
+      registerCatalogue(next);
+      applyLinkColours(canvas, next);
+      if (current) {
+        loadInternal(current, true);
+        history.settle();
+      }
+      canvas.setDirty(true, true);
+    },
+    load(workflow: Workflow): void {
+      const wf = parseWorkflow(workflow);
+      const { ds: _ds, ...extra } = wf.extra;
+      docName = wf.name;
+      docExtra = extra;
+      states.reset();
+      images.forget();
+      loadInternal(wf, false);
+      history.reset();
+    },
+    serialize,
+    clear(): void {
+      loading = true;
+      try {
+        graph.clear();
+      } finally {
+        loading = false;
+      }
+      docName = undefined;
+      docExtra = {};
+      states.reset();
+      images.forget();
+      history.reset();
+      canvas.setDirty(true, true);
+    },
+    addNode(type: string, pos?: [number, number]): string {
+      const node = LiteGraph.createNode(type);
+      if (!node) throw new Error(`unknown node type "${type}"`);
+      const rect = el.getBoundingClientRect();
+      const centre = canvas.convertCanvasToOffset([rect.width / 2, rect.height / 2]);
+      node.pos = pos ? [pos[0], pos[1]] : [Math.round(centre[0] - node.size[0] / 2), Math.round(centre[1] - node.size[1] / 2)];
+      graph.add(node);
+      arrangeNode(node);
+      history.check();
+      return String(node.id);
+    },
+    connect(fromId: string, fromSlot: number, toId: string, toSlot: number): boolean {
+      const from = nodeById(graph, fromId);
+      const to = nodeById(graph, toId);
+      if (!from || !to || !from.outputs[fromSlot] || !to.inputs[toSlot]) return false;
+      const link = from.connect(fromSlot, to, toSlot);
+      if (link) history.check();
+      return link !== null;
+    },
+    setWidget(nodeId: string, widget: string, value: unknown): void {
+      const node = nodeById(graph, nodeId);
+      if (!node) throw new Error(`no node ${nodeId}`);
+      setNodeWidget(node, widget, value);
+      canvas.setDirty(true, false);
+      history.schedule();
+    },
+    slotPosition: (nodeId, kind, slot) => slotClientPosition(canvas, graph, el, nodeId, kind, slot),
+
+    setRunState(nodeId, patch): void {
+      states.patch(nodeId, patch);
+      canvas.setDirty(true, true);
+    },
+    runState: (nodeId) => states.get(nodeId),
+    resetRunState(keepImages = false): void {
+      states.reset(keepImages);
+      canvas.setDirty(true, true);
+    },
+    showIssues(issues): void {
+      states.showIssues(issues);
+      canvas.setDirty(true, true);
+    },
+    focusNode(nodeId: string): void {
+      const node = nodeById(graph, nodeId);
+      if (!node) return;
+      canvas.centerOnNode(node);
+      canvas.selectItems([node]);
+      canvas.setDirty(true, true);
+    },
+
+    undo: () => restore(history.undo()),
+    redo: () => restore(history.redo()),
+    copySelection(): void {
+      clipboard.copy();
+    },
+    paste(): void {
+      if (clipboard.paste(pointer.graphPointer()).length) history.check();
+    },
+    deleteSelection(): void {
+      if (!canvas.selectedItems.size) return;
+      canvas.deleteSelected();
+      history.check();
+    },
+    groupSelection(title = 'Group'): void {
+      const nodes = selectedNodes();
+      if (!nodes.length) return;
+      const group = new LGraphGroup(title);
+      graph.add(group);
+      group.resizeTo(nodes, 12);
+      canvas.setDirty(true, true);
+      history.check();
+    },
+
+    onChange(listener) {
+      changeListeners.add(listener);
+      return () => changeListeners.delete(listener);
+    },
+    onImageClick(listener) {
+      imageListeners.add(listener);
+      return () => imageListeners.delete(listener);
+    },
+    destroy(): void {
+      history.dispose();
+      pointer.stop();
+      stopResize();
+      (canvas.search_box as (HTMLDivElement & { close?: () => void }) | undefined)?.close?.();
+      canvas.stopRendering();
+      canvas.unbindEvents();
+      graph.clear();
+      changeListeners.clear();
+      imageListeners.clear();
+      cache.clear();
+    },
+  };
+  canvas.getMenuOptions = () => canvasMenu(canvas, selectedNodes().length, () => view.groupSelection());
+  history.reset();
+  canvas.startRendering();
+  return view;
+}
+
+/** What counts as an edit: the graph without the view (pan and zoom are not edits). */
+function fingerprint(wf: Workflow): string {
+  const { ds: _ds, ...extra } = wf.extra;
+  return JSON.stringify({ ...wf, extra });
+}

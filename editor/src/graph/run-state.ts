@@ -1,0 +1,98 @@
+import type { ValidationIssue } from '../../../server/protocol/index.ts';
+import type { NodeRunState } from './graph-view.ts';
+
+/** What every node shows before anything ran. */
+export function idleState(): NodeRunState {
+  return { status: 'idle', progress: null, images: [], preview: null, error: null };
+}
+
+/**
+ * The run state of every node, by node id. Pure: the overlay draws from it, the view feeds it.
+ * Validation issues mark their nodes as errors and are cleared by the next `showIssues`.
+ */
+export class RunStates {
+  #states = new Map<string, NodeRunState>();
+  #issueText = new Map<string, string>();
+
+  get(nodeId: string): NodeRunState {
+    const s = this.#states.get(nodeId);
+    return s ? { ...s, images: [...s.images] } : idleState();
+  }
+
+  /** The live state for drawing (not copied); undefined while idle. */
+  peek(nodeId: string): Readonly<NodeRunState> | undefined {
+    return this.#states.get(nodeId);
+  }
+
+  patch(nodeId: string, patch: Partial<NodeRunState>): NodeRunState {
+    const next: NodeRunState = { ...(this.#states.get(nodeId) ?? idleState()) };
+    if (patch.status !== undefined) next.status = patch.status;
+    if (patch.progress !== undefined) next.progress = clampProgress(patch.progress);
+    if (patch.images !== undefined) next.images = patch.images.filter((u) => typeof u === 'string' && u !== '');
+    if (patch.preview !== undefined) next.preview = patch.preview || null;
+    if (patch.error !== undefined) next.error = patch.error || null;
+    this.#set(nodeId, next);
+    return next;
+  }
+
+  /** Back to idle everywhere; with `keepImages`, nodes keep the images of the last run. */
+  reset(keepImages = false): void {
+    const kept = new Map<string, NodeRunState>();
+    if (keepImages) {
+      for (const [id, s] of this.#states) if (s.images.length) kept.set(id, { ...idleState(), images: [...s.images] });
+    }
+    this.#states = kept;
+    this.#issueText.clear();
+  }
+
+  /**
+   * Marks the nodes named by validation issues as errors with their messages, and clears the marks
+   * of the previous call. Returns the ids whose state changed.
+   */
+  showIssues(issues: readonly ValidationIssue[]): string[] {
+    const text = new Map<string, string[]>();
+    for (const issue of issues) {
+      if (issue.node_id === null) continue;
+      const list = text.get(issue.node_id) ?? [];
+      if (!list.includes(issue.message)) list.push(issue.message);
+      text.set(issue.node_id, list);
+    }
+    const changed = new Set<string>();
+    for (const [id, previous] of this.#issueText) {
+      if (text.has(id)) continue;
+      const s = this.#states.get(id);
+      if (s && s.error === previous) this.patch(id, { status: 'idle', error: null });
+      changed.add(id);
+    }
+    this.#issueText.clear();
+    for (const [id, messages] of text) {
+      const message = messages.join('\n');
+      this.#issueText.set(id, message);
+      this.patch(id, { status: 'error', progress: null, error: message });
+      changed.add(id);
+    }
+    return [...changed];
+  }
+
+  /** Node ids with a state other than idle. */
+  active(): string[] {
+    return [...this.#states.keys()];
+  }
+
+  /** Whether something animates (a running node pulses). */
+  get animating(): boolean {
+    for (const s of this.#states.values()) if (s.status === 'running') return true;
+    return false;
+  }
+
+  #set(nodeId: string, state: NodeRunState): void {
+    const idle = state.status === 'idle' && state.progress === null && !state.images.length && !state.preview && !state.error;
+    if (idle) this.#states.delete(nodeId);
+    else this.#states.set(nodeId, state);
+  }
+}
+
+function clampProgress(p: number | null): number | null {
+  if (p === null || !Number.isFinite(p)) return null;
+  return Math.min(1, Math.max(0, p));
+}

@@ -1,0 +1,232 @@
+import { parseWorkflow, type Workflow } from '../../../server/protocol/index.ts';
+import { api, workflowNameProblem, type TemplateInfo } from '../api/client.ts';
+import { isPng, readPngWorkflow } from '../api/png-workflow.ts';
+import type { GraphView } from '../graph/graph-view.ts';
+import { debounce, readDraft, writeDraft } from './autosave.ts';
+import type { DialogState } from './dialogs.svelte.ts';
+import type { ErrorState } from './errors.svelte.ts';
+
+/**
+ * The workflow on the canvas: its name in the library (null until saved), whether it changed
+ * since, the draft in localStorage, and the library operations (open, save, rename, delete,
+ * export, import).
+ */
+export class DocumentState {
+  name = $state.raw<string | null>(null);
+  /** What the toolbar shows: the saved name, else the workflow's own name, else "Untitled". */
+  title = $state.raw('Untitled');
+  dirty = $state.raw(false);
+  /** Nodes on the canvas, as of the last load or draft write (for the empty-canvas hint). */
+  nodeCount = $state.raw(0);
+  saved = $state.raw<string[]>([]);
+  templates = $state.raw<TemplateInfo[]>([]);
+  /** The last saved or loaded graph, to tell real edits from no-ops (null: unknown, so dirty). */
+  #baseline: string | null = null;
+  #persist = debounce(() => this.#writeDraft(), 400);
+
+  constructor(
+    private readonly graph: () => GraphView,
+    private readonly dialogs: DialogState,
+    private readonly errors: ErrorState,
+  ) {}
+
+  /** Puts a workflow on the canvas; `dirty` marks one that is not what the library holds. */
+  load(workflow: Workflow, name: string | null, opts: { title?: string; dirty?: boolean } = {}): void {
+    this.graph().load(workflow);
+    this.name = name;
+    this.title = name ?? opts.title ?? workflow.name ?? 'Untitled';
+    this.#baseline = opts.dirty ? null : fingerprint(this.graph().serialize());
+    this.dirty = opts.dirty ?? false;
+    this.#writeDraft();
+  }
+
+  /** Restores the draft of the last session; false when there is none (or it no longer parses). */
+  restoreDraft(): boolean {
+    const draft = readDraft();
+    if (!draft) return false;
+    try {
+      this.load(parseWorkflow(draft.workflow), draft.name, { title: draft.title, dirty: draft.dirty });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Called after every graph edit: updates the dirty flag and (debounced) the draft. */
+  changed(): void {
+    this.#persist();
+  }
+
+  /** A node was added: the empty-canvas hint goes now rather than with the next draft write. */
+  noteAdded(): void {
+    this.nodeCount += 1;
+    this.#persist();
+  }
+
+  flushDraft(): void {
+    this.#persist.flush();
+  }
+
+  newWorkflow(): void {
+    this.graph().clear();
+    this.name = null;
+    this.title = 'Untitled';
+    this.#baseline = fingerprint(this.graph().serialize());
+    this.dirty = false;
+    this.#writeDraft();
+  }
+
+  async refreshLibrary(): Promise<void> {
+    const [saved, templates] = await Promise.all([api.workflows.list(), api.templates.list()]);
+    this.saved = saved;
+    this.templates = templates;
+  }
+
+  async openSaved(name: string): Promise<void> {
+    this.load(parseWorkflow(await api.workflows.get(name)), name);
+  }
+
+  async openTemplate(template: TemplateInfo): Promise<void> {
+    this.load(parseWorkflow(await api.templates.get(template.name)), null, { title: template.title });
+  }
+
+  /** Saves under the current name, asking for one the first time. False when cancelled. */
+  async save(): Promise<boolean> {
+    if (this.name === null) return this.saveAs();
+    await this.#put(this.name);
+    return true;
+  }
+
+  async saveAs(): Promise<boolean> {
+    const name = await this.#askName('Save workflow as', 'Save');
+    if (name === null) return false;
+    if (name !== this.name && this.saved.includes(name)) {
+      const ok = await this.dialogs.confirm({ title: 'Replace workflow?', message: `A workflow named “${name}” exists. Replace it?`, confirm: 'Replace', danger: true });
+      if (!ok) return false;
+    }
+    await this.#put(name);
+    return true;
+  }
+
+  async rename(): Promise<void> {
+    const old = this.name;
+    if (old === null) {
+      await this.saveAs();
+      return;
+    }
+    const name = await this.#askName('Rename workflow', 'Rename');
+    if (name === null || name === old) return;
+    await this.#put(name);
+    await api.workflows.delete(old).catch(() => {});
+    await this.refreshLibrary().catch(() => {});
+  }
+
+  /** Deletes a saved workflow (the current one by default); the canvas keeps it as unsaved. */
+  async remove(name = this.name): Promise<void> {
+    if (name === null) return;
+    const ok = await this.dialogs.confirm({ title: 'Delete workflow?', message: `“${name}” will be deleted from the library.`, confirm: 'Delete', danger: true });
+    if (!ok) return;
+    await api.workflows.delete(name);
+    if (name === this.name) {
+      this.name = null;
+      this.#baseline = null;
+      this.dirty = true;
+      this.#writeDraft();
+    }
+    this.saved = this.saved.filter((n) => n !== name);
+  }
+
+  /** Renames a library entry other than the current one (from the library dialog). */
+  async renameSaved(old: string): Promise<void> {
+    if (old === this.name) return this.rename();
+    const name = await this.#askName('Rename workflow', 'Rename', old);
+    if (name === null || name === old) return;
+    const doc = parseWorkflow(await api.workflows.get(old));
+    await api.workflows.put(name, { ...doc, name });
+    await api.workflows.delete(old);
+    await this.refreshLibrary();
+  }
+
+  exportJson(): void {
+    const workflow = { ...this.graph().serialize(), name: this.title };
+    const blob = new Blob([JSON.stringify(workflow, null, 2)], { type: 'application/json' });
+    const url = URL.createObjectURL(blob);
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `${this.title}.json`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+
+  /** Opens a .json workflow or a PNG made by Save Image; says so when the file holds none. */
+  async importFile(file: File): Promise<void> {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const base = file.name.replace(/\.[^.]+$/, '');
+    let raw: unknown;
+    if (isPng(bytes)) {
+      raw = await readPngWorkflow(bytes);
+      if (raw === null) {
+        this.errors.notify('error', `${file.name} holds no workflow (only PNGs made by Save Image do).`);
+        return;
+      }
+    } else if (/\.json$/i.test(file.name) || file.type === 'application/json') {
+      try {
+        raw = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+      } catch {
+        this.errors.notify('error', `${file.name} is not valid JSON.`);
+        return;
+      }
+    } else {
+      this.errors.notify('error', `${file.name}: drop a workflow .json or a PNG saved by SUPIR Studio.`);
+      return;
+    }
+    let workflow: Workflow;
+    try {
+      workflow = parseWorkflow(raw);
+    } catch (err) {
+      this.errors.notify('error', `${file.name}: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    this.load(workflow, null, { title: workflow.name ?? base, dirty: true });
+    this.errors.notify('info', `Opened ${file.name}`);
+  }
+
+  async #put(name: string): Promise<void> {
+    const workflow = { ...this.graph().serialize(), name };
+    await api.workflows.put(name, workflow);
+    this.name = name;
+    this.title = name;
+    this.#baseline = fingerprint(workflow);
+    this.dirty = false;
+    this.#writeDraft();
+    if (!this.saved.includes(name)) this.saved = [...this.saved, name].sort();
+    this.errors.notify('info', `Saved “${name}”`);
+  }
+
+  #askName(title: string, confirm: string, initial = this.name ?? suggestName(this.title)): Promise<string | null> {
+    return this.dialogs.askName({ title, label: 'Name', initial, confirm, check: workflowNameProblem });
+  }
+
+  #writeDraft(): void {
+    let workflow: Workflow;
+    try {
+      workflow = this.graph().serialize();
+    } catch {
+      return;
+    }
+    this.dirty = this.#baseline === null || fingerprint(workflow) !== this.#baseline;
+    this.nodeCount = workflow.nodes.length;
+    writeDraft({ name: this.name, title: this.title, dirty: this.dirty, workflow });
+  }
+}
+
+/** The graph without its view (pan and zoom do not make a workflow unsaved) and without its name. */
+function fingerprint(workflow: Workflow): string {
+  const { ds: _ds, ...extra } = workflow.extra;
+  return JSON.stringify({ ...workflow, name: undefined, extra });
+}
+
+function suggestName(title: string): string {
+  const cleaned = title.replace(/[^\w .()-]+/g, ' ').trim().replace(/[. ]+$/, '');
+  return cleaned && cleaned !== 'Untitled' && /^\w/.test(cleaned) ? cleaned.slice(0, 128) : '';
+}
