@@ -5,6 +5,10 @@ import PreviewImage from './image/preview.ts';
 import ImageResize from './image/resize.ts';
 import SaveImage from './image/save.ts';
 import { primitiveNodes } from './primitive/primitives.ts';
+import MergeTiles from './tile/merge-tiles.ts';
+import TileImage from './tile/tile-image.ts';
+import LoadUpscaleModel from './upscale/load-model.ts';
+import UpscaleImage from './upscale/upscale-image.ts';
 
 /**
  * Every node the studio offers, in the order the editor's menus list them. Explicit rather than
@@ -16,5 +20,9 @@ export const catalogue: AnyNodeDefinition[] = [
   PreviewImage,
   ImageResize,
   ImageCrop,
+  TileImage,
+  MergeTiles,
+  LoadUpscaleModel,
+  UpscaleImage,
   ...primitiveNodes,
 ];

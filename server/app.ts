@@ -24,6 +24,8 @@ import { uploadRouter } from './http/upload.ts';
 import { viewRouter } from './http/view.ts';
 import { workflowsRouter } from './http/workflows.ts';
 import { createLogger } from './log.ts';
+import { createModelLibrary } from './models/library.ts';
+import { createRuntime } from './runtime/index.ts';
 import { seedSampleInputs } from './samples.ts';
 import { attachWebSocketServer } from './ws/server.ts';
 
@@ -49,7 +51,9 @@ export async function startServer(options: ServerOptions = {}, registry = new No
   const dirs = createDataDirs(config.dataRoot);
   clearFolder(dirs.folders.temp);
   seedSampleInputs(dirs);
-  const env: NodeEnv = { dirs, limits: { maxPixels: config.limits.maxPixels } };
+  // One runtime per server: its sessions (worker threads) are shared by every prompt.
+  const runtime = createRuntime({ provider: config.provider, memoryBudgetBytes: config.runtimeMemoryBytes });
+  const env: NodeEnv = { dirs, limits: { maxPixels: config.limits.maxPixels }, runtime, models: createModelLibrary(dirs) };
   const cache = new LruOutputCache(config.cacheBytes);
   const queue = new PromptQueue({
     registry,
@@ -77,6 +81,7 @@ export async function startServer(options: ServerOptions = {}, registry = new No
   } catch (err) {
     // Port taken or address not available: leave nothing behind for the caller to clean up.
     await ws.close();
+    await runtime.close();
     throw err;
   }
   port = (server.address() as AddressInfo).port;
@@ -96,6 +101,8 @@ export async function startServer(options: ServerOptions = {}, registry = new No
       await ws.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      // After the queue has stopped: no node is between runs on a session any more.
+      await runtime.close();
       log.info('server closed');
     })());
 

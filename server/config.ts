@@ -1,6 +1,8 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ProviderChoice } from '../nodes/api/runtime.ts';
 
 /** Limits on what one request may make the server hold or decode. */
 export interface ServerLimits {
@@ -25,6 +27,10 @@ export interface ServerConfig {
   historyLimit: number;
   /** The folder served at `/`. */
   editorDir: string;
+  /** Execution provider for models: 'auto' tries cuda, webgpu, then cpu (SUPIR_PROVIDER). */
+  provider: ProviderChoice;
+  /** Estimated memory of open model sessions above which idle ones are closed. */
+  runtimeMemoryBytes: number;
 }
 
 /** What callers pass: any field may be left out, including single limits. */
@@ -41,9 +47,9 @@ export function defaultEditorDir(root = REPO_ROOT): string {
 /** The workflows shipped with the product, offered as templates. */
 export const TEMPLATES_DIR = path.join(REPO_ROOT, 'workflows');
 /** The template the editor opens on first start. */
-export const DEFAULT_TEMPLATE = 'resize-basic';
+export const DEFAULT_TEMPLATE = 'restore-esrgan';
 
-/** Fills in defaults, reading SUPIR_STUDIO_DATA and SUPIR_MAX_PIXELS from the environment. */
+/** Fills in defaults, reading SUPIR_STUDIO_DATA, SUPIR_MAX_PIXELS and SUPIR_PROVIDER from the environment. */
 export function resolveConfig(options: ServerOptions = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const config: ServerConfig = {
     host: options.host ?? '127.0.0.1',
@@ -58,7 +64,11 @@ export function resolveConfig(options: ServerOptions = {}, env: NodeJS.ProcessEn
     maxPending: options.maxPending ?? 1000,
     historyLimit: options.historyLimit ?? 10_000,
     editorDir: options.editorDir ?? defaultEditorDir(),
+    provider: options.provider ?? providerFromEnv(env),
+    // Half the machine's memory: models beside the images, the cache and the OS.
+    runtimeMemoryBytes: options.runtimeMemoryBytes ?? Math.floor(os.totalmem() / 2),
   };
+  if (!(config.runtimeMemoryBytes > 0)) throw new RangeError(`runtimeMemoryBytes must be positive, got ${config.runtimeMemoryBytes}`);
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) {
     throw new RangeError(`port must be an integer in 0..65535, got ${config.port}`);
   }
@@ -66,6 +76,16 @@ export function resolveConfig(options: ServerOptions = {}, env: NodeJS.ProcessEn
     if (!(value > 0)) throw new RangeError(`limit ${name} must be positive, got ${value}`);
   }
   return config;
+}
+
+const PROVIDERS: readonly ProviderChoice[] = ['auto', 'cuda', 'webgpu', 'cpu'];
+
+/** SUPIR_PROVIDER, checked; 'auto' when unset. The CLI reads it too. */
+export function providerFromEnv(env: NodeJS.ProcessEnv = process.env): ProviderChoice {
+  const raw = env.SUPIR_PROVIDER?.trim().toLowerCase();
+  if (!raw) return 'auto';
+  if (!(PROVIDERS as readonly string[]).includes(raw)) throw new RangeError(`SUPIR_PROVIDER must be one of ${PROVIDERS.join(', ')}, got ${JSON.stringify(env.SUPIR_PROVIDER)}`);
+  return raw as ProviderChoice;
 }
 
 /** Whether `host` only accepts connections from this machine (and so needs the Host-header check). */

@@ -29,9 +29,16 @@ export interface Conditioning {
 /** A reference to a model held by the runtime: never the weights themselves. */
 export interface ModelHandle {
   kind: string;
+  /** What the runtime opens: the ONNX file's path. */
   id: string;
   /** Content hash of the weights, so that cache keys change when the file does. */
   hash: string;
+  /** The name the user picked ("esrgan-medium x4"). */
+  name?: string;
+  /** Output pixels per input pixel along each side, where the model has a fixed one. */
+  scale?: number;
+  /** Execution provider asked for: 'auto', 'cuda', 'webgpu' or 'cpu'. */
+  provider?: string;
 }
 
 export interface TileRect {

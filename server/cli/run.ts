@@ -18,6 +18,9 @@ import {
   type PromptResult,
   type Workflow,
 } from '../engine/index.ts';
+import { providerFromEnv } from '../config.ts';
+import { createModelLibrary } from '../models/library.ts';
+import { createRuntime } from '../runtime/index.ts';
 import { seedSampleInputs } from '../samples.ts';
 import { applyToPrompt, applyToWorkflow, parseOverride, type Override } from './overrides.ts';
 
@@ -46,10 +49,22 @@ const LOAD_IMAGE = 'LoadImage';
 /** Runs a workflow file headless, without a server. Throws StudioError for bad arguments. */
 export async function runWorkflowFile(opts: RunOptions, log: (line: string) => void, signal: AbortSignal): Promise<RunSummary> {
   const registry = new NodeRegistry(catalogue);
+  const dirs = createDataDirs(opts.data ?? 'data', opts.out ? { outputs: opts.out } : {});
   const env: NodeEnv = {
-    dirs: createDataDirs(opts.data ?? 'data', opts.out ? { outputs: opts.out } : {}),
+    dirs,
     limits: { ...DEFAULT_LIMITS, ...(opts.maxPixels ? { maxPixels: opts.maxPixels } : {}) },
+    models: createModelLibrary(dirs),
   };
+  // Created last, closed in any case: its session workers must not outlive the run.
+  const runtime = createRuntime({ provider: providerFromEnv() });
+  try {
+    return await runWithEnv(opts, { ...env, runtime }, registry, log, signal);
+  } finally {
+    await runtime.close();
+  }
+}
+
+async function runWithEnv(opts: RunOptions, env: NodeEnv, registry: NodeRegistry, log: (line: string) => void, signal: AbortSignal): Promise<RunSummary> {
   seedSampleInputs(env.dirs);
   const raw = readJson(opts.file);
   const overrides = opts.sets.map(parseOverride);

@@ -9,7 +9,7 @@ import { openEditor, type EditorSession } from './harness.ts';
 
 /** Runs `fn` in the page with the test hook; `fn` is source text so the page's types stay there. */
 const hook = <T>(page: Page, body: string, arg?: unknown): Promise<T> =>
-  page.evaluate(({ body, arg }) => new Function('s', 'arg', body)((window as unknown as { __studio: unknown }).__studio, arg), { body, arg }) as Promise<T>;
+  page.evaluate(({ body, arg }) => new Function('s', 'arg', body)((globalThis as unknown as { __studio: unknown }).__studio, arg), { body, arg }) as Promise<T>;
 
 const nodeIds = (page: Page): Promise<string[]> => hook(page, 'return s.workflow().nodes.map((n) => String(n.id));');
 const runState = (page: Page, id: string): Promise<{ status: string; images: string[]; error: string | null }> =>
@@ -39,7 +39,7 @@ async function queueAndWait(page: Page): Promise<string> {
   const previous = await hook<string | null>(page, 'return s.lastPromptId;');
   await page.getByTestId('queue-button').click();
   await page.waitForFunction((prev) => {
-    const s = (window as unknown as { __studio: { lastPromptId: string | null; events: Array<{ type: string; prompt_id?: string }> } }).__studio;
+    const s = (globalThis as unknown as { __studio: { lastPromptId: string | null; events: Array<{ type: string; prompt_id?: string }> } }).__studio;
     return s.lastPromptId !== prev && s.events.some((e) => e.type === 'prompt_done' && e.prompt_id === s.lastPromptId);
   }, previous, { timeout: 20_000 });
   return (await hook<string>(page, 'return s.lastPromptId;'))!;
@@ -58,11 +58,17 @@ describe('the editor in a browser', () => {
     await s?.close();
   });
 
-  it('opens on the default template', async () => {
+  it('opens on the default template and restores a photo with it', async () => {
     const types = await hook<string[]>(page, 'return s.workflow().nodes.map((n) => n.type);');
-    expect(types).toEqual(['LoadImage', 'ImageResize', 'SaveImage']);
+    expect(types).toEqual(['LoadImage', 'LoadUpscaleModel', 'UpscaleImage', 'SaveImage']);
     await expect.poll(() => page.getByTestId('ep-indicator').textContent()).toMatch(/CPU/i);
     await s.shot('00-default-template');
+    await queueAndWait(page);
+    await expect.poll(async () => (await runState(page, '4')).images.length).toBe(1);
+    const [file] = fs.readdirSync(s.server.dirs.folders.outputs);
+    expect(await sharp(path.join(s.server.dirs.folders.outputs, file!)).metadata()).toMatchObject({ width: 451 * 4, height: 300 * 4 });
+    await page.waitForTimeout(300);
+    await s.shot('00-default-restored');
   });
 
   it('builds a graph from the library, runs it, and re-runs only what changed', async () => {
@@ -94,7 +100,7 @@ describe('the editor in a browser', () => {
     expect((await runState(page, ids.load!)).status).toBe('cached');
     expect((await runState(page, ids.resize!)).status).toBe('done');
     expect((await runState(page, ids.save!)).status).toBe('done');
-    const outputs = fs.readdirSync(s.server.dirs.folders.outputs).sort();
+    const outputs = fs.readdirSync(s.server.dirs.folders.outputs).filter((f) => f.startsWith('supir_')).sort();
     expect(outputs).toHaveLength(2);
     expect((await sharp(path.join(s.server.dirs.folders.outputs, outputs[1]!)).metadata()).width).toBe(Math.round(451 * 0.25));
     await page.waitForTimeout(300);
@@ -103,7 +109,7 @@ describe('the editor in a browser', () => {
 
   it('shows outputs large and compares two of them', async () => {
     await page.getByTestId('queue-toggle').click();
-    await expect.poll(() => page.getByTestId('history-entry').count()).toBe(2);
+    await expect.poll(() => page.getByTestId('history-entry').count()).toBe(3);
     await s.shot('04-queue-panel');
     await page.getByTestId('history-thumb').first().click();
     await page.getByTestId('image-viewer').waitFor();
@@ -145,12 +151,15 @@ describe('the editor in a browser', () => {
     const embedded = JSON.parse(readPngTextChunks(png).workflow!);
     await hook(page, "s.graph.clear();");
     expect(await nodeIds(page)).toEqual([]);
-    await page.evaluate(async (b64) => {
-      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-      const dt = new DataTransfer();
-      dt.items.add(new File([bytes], 'output.png', { type: 'image/png' }));
-      window.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-    }, png.toString('base64'));
+    // A drop carrying the file, as the browser makes one when a PNG is dragged in from the desktop.
+    await hook(
+      page,
+      `const bytes = Uint8Array.from(atob(arg), (c) => c.charCodeAt(0));
+       const dt = new DataTransfer();
+       dt.items.add(new File([bytes], 'output.png', { type: 'image/png' }));
+       window.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));`,
+      png.toString('base64'),
+    );
     await expect.poll(() => nodeIds(page)).toEqual(embedded.nodes.map((n: { id: number }) => String(n.id)));
     const restored = await hook<{ nodes: Array<{ widgets_values: unknown }> }>(page, 'return s.workflow();');
     expect(restored.nodes.map((n) => n.widgets_values)).toEqual(embedded.nodes.map((n: { widgets_values: unknown }) => n.widgets_values));

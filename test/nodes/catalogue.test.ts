@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isSocketType } from '../../nodes/api/sockets.ts';
 import { checkWidgetValue, SEED_MAX } from '../../nodes/api/widgets.ts';
 import { catalogue } from '../../nodes/index.ts';
+import { createModelLibrary } from '../../server/models/library.ts';
 import { primitiveNodes } from '../../nodes/primitive/primitives.ts';
 import { fakeContext, runNode, tempEnv } from '../support/fake-context.ts';
 
@@ -9,12 +10,15 @@ describe('catalogue', () => {
   it('lists every node once, in menu order', () => {
     expect(catalogue.map((n) => n.id)).toEqual([
       'LoadImage', 'SaveImage', 'PreviewImage', 'ImageResize', 'ImageCrop',
+      'TileImage', 'MergeTiles', 'LoadUpscaleModel', 'UpscaleImage',
       'PrimitiveSeed', 'PrimitiveInt', 'PrimitiveFloat', 'PrimitiveText',
     ]);
   });
 
   it('uses only known socket types and widget defaults that pass their own checks', () => {
     const { env, cleanup } = tempEnv();
+    // The default upscale model must be one the library offers.
+    env.models = createModelLibrary(env.dirs);
     try {
       for (const node of catalogue) {
         for (const type of [...Object.values(node.outputs), ...Object.values(node.inputs).map((i) => i.type)]) {

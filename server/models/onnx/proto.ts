@@ -1,0 +1,143 @@
+/**
+ * The thin layer between our plain records and the protobufjs classes of `onnx-proto`.
+ * Kept apart from the builder so the builder never touches protobufjs types, and so a later
+ * streaming / external-data writer (needed for > 2 GB models) can replace only this file.
+ */
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+
+export type DType = 'float32' | 'float16' | 'int64' | 'int32' | 'bool';
+export type TensorData = Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
+
+/** ONNX TensorProto.DataType codes. */
+export const DTYPE_CODE: Readonly<Record<DType, number>> = {
+  float32: 1,
+  bool: 9,
+  int32: 6,
+  int64: 7,
+  float16: 10,
+};
+
+/** The typed array each dtype must be given as (float16 travels as raw Uint16 bits). */
+const DTYPE_ARRAY: Readonly<Record<DType, string>> = {
+  float32: 'Float32Array',
+  float16: 'Uint16Array',
+  int32: 'Int32Array',
+  int64: 'BigInt64Array',
+  bool: 'Uint8Array',
+};
+
+export function dtypeOf(data: TensorData): DType {
+  if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Uint16Array) return 'float16';
+  if (data instanceof Int32Array) return 'int32';
+  if (data instanceof BigInt64Array) return 'int64';
+  return 'bool';
+}
+
+export function checkTensorData(data: TensorData, dims: readonly number[], dtype: DType): void {
+  if (data.constructor.name !== DTYPE_ARRAY[dtype]) {
+    throw new Error(`${dtype} tensor needs a ${DTYPE_ARRAY[dtype]}, got ${data.constructor.name}`);
+  }
+  const count = dims.reduce((a, d) => a * d, 1);
+  if (dims.some((d) => !Number.isInteger(d) || d < 0) || count !== data.length) {
+    throw new Error(`tensor of ${data.length} elements does not fit dims [${dims.join(', ')}]`);
+  }
+}
+
+/** Little-endian bytes of a typed array; a view, no copy (all targets we run on are LE). */
+export function bytesOf(data: TensorData): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+export type AttrValue = number | string | number[] | string[] | { float: number } | { floats: number[] };
+
+const ATTR = onnx.AttributeProto.AttributeType;
+const utf8 = new TextEncoder();
+
+/** Numbers are INTs unless wrapped: ONNX ops are strict about INT vs FLOAT attributes. */
+export function encodeAttr(name: string, value: AttrValue): onnxProto.onnx.IAttributeProto {
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) throw new Error(`attribute ${name}: ${value} is not an int (wrap floats as { float })`);
+    return { name, type: ATTR.INT, i: value };
+  }
+  if (typeof value === 'string') return { name, type: ATTR.STRING, s: utf8.encode(value) };
+  if (Array.isArray(value)) {
+    if (value.every((v): v is string => typeof v === 'string') && value.length > 0) {
+      return { name, type: ATTR.STRINGS, strings: value.map((v) => utf8.encode(v)) };
+    }
+    const ints = value as number[];
+    if (!ints.every((v) => Number.isInteger(v))) throw new Error(`attribute ${name}: non-int in int list`);
+    return { name, type: ATTR.INTS, ints };
+  }
+  if ('float' in value) return { name, type: ATTR.FLOAT, f: value.float };
+  return { name, type: ATTR.FLOATS, floats: value.floats };
+}
+
+export interface TensorRecord {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly dims: readonly number[];
+  readonly data: TensorData;
+}
+
+export interface NodeRecord {
+  readonly name: string;
+  readonly opType: string;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly attrs: Readonly<Record<string, AttrValue>>;
+}
+
+export interface IoRecord {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly dims: ReadonlyArray<number | string>;
+}
+
+export interface ModelRecord {
+  readonly graphName: string;
+  readonly producer: string;
+  readonly opset: number;
+  readonly inputs: readonly IoRecord[];
+  readonly outputs: readonly IoRecord[];
+  readonly initializers: readonly TensorRecord[];
+  readonly nodes: readonly NodeRecord[];
+}
+
+function valueInfo(io: IoRecord): onnxProto.onnx.IValueInfoProto {
+  const dim = io.dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d }));
+  return { name: io.name, type: { tensorType: { elemType: DTYPE_CODE[io.dtype], shape: { dim } } } };
+}
+
+/** IR version 8 is the one that goes with opset 17..18; ORT reads it everywhere. */
+const IR_VERSION = 8;
+
+export function encodeModel(model: ModelRecord): Uint8Array {
+  const graph: onnxProto.onnx.IGraphProto = {
+    name: model.graphName,
+    input: model.inputs.map(valueInfo),
+    output: model.outputs.map(valueInfo),
+    initializer: model.initializers.map((t) => ({
+      name: t.name,
+      dataType: DTYPE_CODE[t.dtype],
+      dims: [...t.dims],
+      rawData: bytesOf(t.data),
+    })),
+    node: model.nodes.map((n) => ({
+      name: n.name,
+      opType: n.opType,
+      input: [...n.inputs],
+      output: [...n.outputs],
+      attribute: Object.entries(n.attrs).map(([k, v]) => encodeAttr(k, v)),
+    })),
+  };
+  const proto = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    producerName: model.producer,
+    opsetImport: [{ domain: '', version: model.opset }],
+    graph,
+  });
+  return onnx.ModelProto.encode(proto).finish();
+}

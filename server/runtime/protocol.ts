@@ -1,0 +1,69 @@
+/**
+ * Messages between the runtime (main thread) and a session worker. One worker owns one ONNX
+ * session; every request carries an id and gets exactly one reply with that id.
+ */
+import type { ProviderName, TensorInfo } from '../../nodes/api/runtime.ts';
+
+/** Float32 data crossing the thread boundary; its buffer is transferred, not copied. */
+export interface WireTensor {
+  data: Float32Array;
+  dims: number[];
+}
+
+export interface CreateRequest {
+  type: 'create';
+  /** A model file path, or the bytes of a model (the provider probe's tiny model). */
+  source: string | Uint8Array;
+  provider: ProviderName;
+  threads: number;
+}
+
+export interface RunRequest {
+  type: 'run';
+  feeds: Record<string, WireTensor>;
+}
+
+export type RequestBody = CreateRequest | RunRequest;
+export type Request = RequestBody & { id: number };
+
+/**
+ * Messages without a reply. `exit`: release the session and end the thread from JavaScript: a
+ * worker must never be terminated from outside while onnxruntime is inside a native call (the
+ * binding then throws a C++ exception nobody catches, which aborts the whole process).
+ * `crash-on-next-run` is a test hook: the next run ends the thread instead of replying.
+ */
+export type Notice = { type: 'exit' } | { type: 'crash-on-next-run' };
+
+export interface Created {
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  createMs: number;
+}
+
+/**
+ * How a failure should be handled: `model` (the file is not a usable model: BAD_INPUT), `provider`
+ * (this provider cannot run here: try the next one), `input` (the feeds do not fit the model),
+ * `memory` (an allocation failed) or `other`.
+ */
+export type FailureKind = 'model' | 'provider' | 'input' | 'memory' | 'other';
+
+export interface WireError {
+  kind: FailureKind;
+  message: string;
+}
+
+export type Reply =
+  | { id: number; ok: true; created?: Created; outputs?: Record<string, WireTensor>; runMs?: number }
+  | { id: number; ok: false; error: WireError };
+
+/** Classifies onnxruntime's error messages (they carry no codes in the Node binding). */
+export function classifyError(message: string, stage: 'create' | 'run'): FailureKind {
+  if (/bad_alloc|failed to allocate|out of memory|CUDA_ERROR_OUT_OF_MEMORY|cudaErrorMemoryAllocation/i.test(message)) return 'memory';
+  if (stage === 'run') {
+    return /invalid rank|invalid dimensions|is missing in 'feeds'|unexpected input|input .* not found|got invalid/i.test(message) ? 'input' : 'other';
+  }
+  if (/protobuf parsing failed|doesn't exist|no such file|invalid model|INVALID_GRAPH|INVALID_PROTOBUF|ModelProto|opset|external data/i.test(message)) {
+    return 'model';
+  }
+  return 'provider';
+}

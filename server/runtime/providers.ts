@@ -1,0 +1,66 @@
+/**
+ * Which execution providers can run on this machine, each with a reason in words. cpu always can;
+ * cuda and webgpu are believed only after a session on them has started and run a tiny model in a
+ * throwaway worker (a provider that fails, or even crashes, cannot take the server down).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ProviderName, ProviderStatus } from '../../nodes/api/runtime.ts';
+import { diagnoseCuda, PROVIDER_LIBRARIES, type CudaDiagnosis } from './cuda.ts';
+import { ortBindingDir } from './libraries.ts';
+import { PROBE_INPUT, probeModel } from './probe-model.ts';
+import { WorkerHost } from './worker-host.ts';
+
+/** Probes every provider; the result does not change while the process runs, so callers cache it. */
+export async function probeProviders(threads: number): Promise<ProviderStatus[]> {
+  const cpuModel = os.cpus()[0]?.model.trim();
+  const cpu: ProviderStatus = { name: 'cpu', available: true, reason: `${threads} thread${threads === 1 ? '' : 's'}${cpuModel ? ` on ${cpuModel}` : ''}` };
+  const [cuda, webgpu] = await Promise.all([probeCuda(threads), probeWebGpu(threads)]);
+  return [cuda, webgpu, cpu];
+}
+
+async function probeCuda(threads: number): Promise<ProviderStatus> {
+  const diagnosis = await checkCuda(threads);
+  return { name: 'cuda', available: diagnosis.ready, reason: diagnosis.reason };
+}
+
+/**
+ * The full CUDA diagnosis, with a real session when the provider library is there (the only proof
+ * that driver, runtime and cuDNN fit together). Also used by `npm run setup:cuda`.
+ */
+export async function checkCuda(threads = 1): Promise<CudaDiagnosis> {
+  const binding = ortBindingDir();
+  // Without the provider library a session cannot start: say so without spending a worker on it.
+  if (!binding || !PROVIDER_LIBRARIES.every((f) => fs.existsSync(path.join(binding, f)))) return diagnoseCuda({ bindingDir: binding });
+  const error = await tryProvider('cuda', threads);
+  return diagnoseCuda({ bindingDir: binding, session: error === null ? { ok: true } : { ok: false, error } });
+}
+
+async function probeWebGpu(threads: number): Promise<ProviderStatus> {
+  const error = await tryProvider('webgpu', threads);
+  if (error === null) return { name: 'webgpu', available: true, reason: 'WebGPU adapter found' };
+  return { name: 'webgpu', available: false, reason: shortWebGpuReason(error) };
+}
+
+/** onnxruntime's WebGPU errors start with a source location and an assertion; keep the sentence. */
+export function shortWebGpuReason(message: string): string {
+  if (/no supported adapters?/i.test(message)) return 'no supported adapter';
+  const afterAssert = /was false\.\s*(.+)/s.exec(message)?.[1] ?? message;
+  return afterAssert.trim().split('\n')[0]!.slice(0, 200);
+}
+
+/** Starts a session on `provider` and runs the probe model once; null when it worked. */
+async function tryProvider(provider: ProviderName, threads: number): Promise<string | null> {
+  const host = new WorkerHost(`${provider} probe`);
+  try {
+    await host.request({ type: 'create', source: probeModel(), provider, threads });
+    const data = new Float32Array(PROBE_INPUT.dims.reduce((a, b) => a * b, 1)).fill(1);
+    await host.request({ type: 'run', feeds: { [PROBE_INPUT.name]: { data, dims: [...PROBE_INPUT.dims] } } }, [data.buffer]);
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  } finally {
+    await host.stop();
+  }
+}

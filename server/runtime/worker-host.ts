@@ -1,0 +1,113 @@
+/**
+ * One session worker seen from the main thread: numbered requests, one reply each, and a clear
+ * error for every pending request when the worker dies (a crash, running out of memory).
+ *
+ * The worker is never terminate()d: onnxruntime-node aborts the whole process when a worker is
+ * terminated while a native call is running. Stopping asks the worker to finish what it is doing
+ * and end itself.
+ */
+import { Worker } from 'node:worker_threads';
+import { StudioError } from '../../nodes/api/errors.ts';
+import { createLogger } from '../log.ts';
+import type { Notice, Reply, RequestBody } from './protocol.ts';
+
+const log = createLogger('runtime');
+
+type OkReply = Extract<Reply, { ok: true }>;
+type Failure = Extract<Reply, { ok: false }>['error'];
+type Pending = { resolve: (reply: OkReply) => void; reject: (err: Error) => void };
+
+const WORKER_URL = new URL('./session-worker.ts', import.meta.url).href;
+/**
+ * The worker is TypeScript like the rest of the code base (no build step), so it starts through
+ * tsx's loader; registering it again where the parent already has it is harmless.
+ */
+const BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL)}); });`;
+
+/** A failed request: the worker's message plus how the runtime should treat it. */
+export class WorkerRequestError extends Error {
+  constructor(readonly failure: Failure) {
+    super(failure.message);
+    this.name = 'WorkerRequestError';
+  }
+}
+
+export class WorkerHost {
+  /** Called once when the worker dies without being asked to stop. */
+  onCrash: ((err: StudioError) => void) | undefined;
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private readonly exited: Promise<void>;
+  private nextId = 1;
+  private stopping = false;
+  private dead = false;
+  private crashReason: string | undefined;
+
+  constructor(private readonly label: string) {
+    this.worker = new Worker(BOOTSTRAP, { eval: true });
+    // Only a worker with work in hand keeps the process alive: an idle session must not keep
+    // the CLI or a test run from exiting.
+    this.worker.unref();
+    this.worker.on('message', (reply: Reply) => this.settle(reply));
+    this.worker.on('error', (err: Error & { code?: string }) => {
+      this.crashReason = err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'it ran out of memory' : `it threw ${err.message.split('\n')[0]}`;
+    });
+    this.exited = new Promise((resolve) => this.worker.once('exit', (code) => resolve(this.onExit(code))));
+  }
+
+  get alive(): boolean {
+    return !this.stopping && !this.dead;
+  }
+
+  request(req: RequestBody, transfer: ArrayBuffer[] = []): Promise<OkReply> {
+    if (!this.alive) return Promise.reject(new StudioError('INTERNAL', `${this.label}: the session worker is closed`));
+    const id = this.nextId++;
+    const reply = new Promise<OkReply>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    if (this.pending.size === 1) this.worker.ref();
+    this.worker.postMessage({ ...req, id }, transfer);
+    return reply;
+  }
+
+  /** Lets the worker finish its current request, release the session and end. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (!this.stopping && !this.dead) {
+      this.stopping = true;
+      this.worker.ref(); // until it has ended cleanly
+      this.notify({ type: 'exit' });
+    }
+    await this.exited;
+  }
+
+  /** Test hook: the next run ends the worker instead of replying, as a crash in the run would. */
+  crashOnNextRun(): void {
+    this.notify({ type: 'crash-on-next-run' });
+  }
+
+  private notify(notice: Notice): void {
+    this.worker.postMessage(notice);
+  }
+
+  private settle(reply: Reply): void {
+    const p = this.pending.get(reply.id);
+    if (!p) return;
+    this.pending.delete(reply.id);
+    if (this.pending.size === 0 && !this.stopping) this.worker.unref();
+    if (reply.ok) p.resolve(reply);
+    else p.reject(new WorkerRequestError(reply.error));
+  }
+
+  private onExit(code: number): void {
+    this.dead = true;
+    const crashed = !this.stopping || code !== 0;
+    const why = this.crashReason ?? `it exited with code ${code}`;
+    const err = crashed
+      ? new StudioError('INTERNAL', `${this.label}: the session worker stopped unexpectedly (${why}); the session was closed and the next load starts a fresh one`)
+      : new StudioError('INTERNAL', `${this.label}: the session was closed`);
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    if (crashed) {
+      log.warn(err.message);
+      this.onCrash?.(err);
+    }
+  }
+}
