@@ -1,5 +1,6 @@
 /** `npm run bench`: prints each benchmark's figures, as ratios against a baseline of the same run. */
 import { measureExecutorOverhead } from './executor-overhead.ts';
+import { measureUpscale } from './upscale.ts';
 
 const r = await measureExecutorOverhead();
 const fmt = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
@@ -11,3 +12,6 @@ const lines = [
   `  execute, fully cached:                    ${fmt(r.cached_ms_per_node)} per node (${(r.cached_ms_per_node / r.cold_ms_per_node).toFixed(3)}x cold)  [aim < 50 µs]`,
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
+
+process.stdout.write('\nx4 upscaling (tiled: 2x2 tiles overlapping by 16 px):\n');
+await measureUpscale((line) => process.stdout.write(`${line}\n`));

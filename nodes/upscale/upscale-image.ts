@@ -41,9 +41,12 @@ export default defineNode({
     const out = createImage(image.n, 3, image.h * scale, image.w * scale);
     const total = image.n * plan.tiles.length;
     for (let i = 0; i < image.n; i++) {
-      const tiles = extractTiles(batchItem(image, i), plan);
+      const item = batchItem(image, i);
+      // One tile covers the image: nothing to cut or blend (saves a full-size weighted pass).
+      const single = plan.tiles.length === 1;
+      const tiles = single ? item : extractTiles(item, plan);
       const upscaled = await runTiles(session, tiles, scale, ctx, i * plan.tiles.length, total);
-      out.data.set(mergeTiles(upscaled, plan, scale).data, i * 3 * out.h * out.w);
+      out.data.set(single ? upscaled.data : mergeTiles(upscaled, plan, scale).data, i * 3 * out.h * out.w);
     }
     return { image: out };
   },
