@@ -2,20 +2,6 @@ import type { ApiPrompt, InputValue } from '../protocol/prompt.ts';
 import { MODE_ALWAYS, MODE_BYPASS, MODE_MUTED, type Workflow, type WorkflowNode } from '../protocol/workflow-schema.ts';
 import type { NodeRegistry } from './registry.ts';
 
-export {
-  formatIssues,
-  isWorkflowFile,
-  parseWorkflow,
-  MODE_ALWAYS,
-  MODE_BYPASS,
-  MODE_MUTED,
-  WORKFLOW_FORMAT,
-  WORKFLOW_VERSION,
-  WorkflowSchema,
-  type Workflow,
-  type WorkflowNode,
-} from '../protocol/workflow-schema.ts';
-
 /**
  * Turns the editor's workflow into the executable prompt: links become `[source, slot]`, muted
  * nodes are left out and bypassed nodes pass their first input of a matching type through.
