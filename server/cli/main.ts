@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { StudioError } from '../../nodes/api/errors.ts';
+import { CONVERT_USAGE, convertCommand } from './convert.ts';
 import { runWorkflowFile } from './run.ts';
 
 const USAGE = `supir-studio — node-graph image restoration
@@ -12,11 +13,13 @@ const USAGE = `supir-studio — node-graph image restoration
       Run a workflow headless. NODE is a node id or title. --input sets the file of the
       workflow's Load Image node. --json prints one JSON object:
       {"status", "executed", "cached", "outputs": {id: [paths]}, "timings_ms": {id: ms}}.
-`;
+
+${CONVERT_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'run') return runCommand(rest);
+  if (command === 'convert') return convertCommand(rest);
   if (command === 'serve' || command === undefined) return serveCommand(rest);
   process.stdout.write(USAGE);
   return command === 'help' || command === '--help' || command === '-h' ? 0 : 2;
