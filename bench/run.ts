@@ -1,4 +1,5 @@
 /** `npm run bench`: prints each benchmark's figures, as ratios against a baseline of the same run. */
+import { measureConvert } from './convert.ts';
 import { measureExecutorOverhead } from './executor-overhead.ts';
 import { measureUpscale } from './upscale.ts';
 
@@ -12,6 +13,9 @@ const lines = [
   `  execute, fully cached:                    ${fmt(r.cached_ms_per_node)} per node (${(r.cached_ms_per_node / r.cold_ms_per_node).toFixed(3)}x cold)  [aim < 50 µs]`,
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
+
+process.stdout.write('\nSUPIR checkpoint conversion:\n');
+await measureConvert((line) => process.stdout.write(`${line}\n`));
 
 process.stdout.write('\nx4 upscaling (tiled: 2x2 tiles overlapping by 16 px):\n');
 await measureUpscale((line) => process.stdout.write(`${line}\n`));
