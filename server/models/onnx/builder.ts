@@ -18,6 +18,7 @@ import {
   type AttrValue,
   type DType,
   type IoRecord,
+  type ModelRecord,
   type NodeRecord,
   type TensorData,
   type TensorRecord,
@@ -176,8 +177,13 @@ export class GraphBuilder {
   }
 
   toBytes(): Uint8Array {
+    return encodeModel(this.record());
+  }
+
+  /** The graph as plain records, for writers that transform or stream it (see export.ts). */
+  record(): ModelRecord {
     if (this.outputs.length === 0) throw new Error(`graph '${this.name}' has no outputs`);
-    return encodeModel({
+    return {
       graphName: this.name,
       producer: this.producer,
       opset: this.opset,
@@ -185,7 +191,7 @@ export class GraphBuilder {
       outputs: this.outputs,
       initializers: [...this.tensors.values()],
       nodes: this.nodes,
-    });
+    };
   }
 
   private scoped(name: string): string {

@@ -114,17 +114,32 @@ function valueInfo(io: IoRecord): onnxProto.onnx.IValueInfoProto {
 /** IR version 8 is the one that goes with opset 17..18; ORT reads it everywhere. */
 const IR_VERSION = 8;
 
-export function encodeModel(model: ModelRecord): Uint8Array {
+/** Where a tensor's bytes went when they were written beside the model instead of inside it. */
+export interface ExternalRef {
+  location: string;
+  offset: number;
+  length: number;
+}
+
+export function encodeModel(model: ModelRecord, external?: (t: TensorRecord) => ExternalRef | undefined): Uint8Array {
   const graph: onnxProto.onnx.IGraphProto = {
     name: model.graphName,
     input: model.inputs.map(valueInfo),
     output: model.outputs.map(valueInfo),
-    initializer: model.initializers.map((t) => ({
-      name: t.name,
-      dataType: DTYPE_CODE[t.dtype],
-      dims: [...t.dims],
-      rawData: bytesOf(t.data),
-    })),
+    initializer: model.initializers.map((t) => {
+      const ref = external?.(t);
+      const base = { name: t.name, dataType: DTYPE_CODE[t.dtype], dims: [...t.dims] };
+      if (!ref) return { ...base, rawData: bytesOf(t.data) };
+      return {
+        ...base,
+        dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+        externalData: [
+          { key: 'location', value: ref.location },
+          { key: 'offset', value: String(ref.offset) },
+          { key: 'length', value: String(ref.length) },
+        ],
+      };
+    }),
     node: model.nodes.map((n) => ({
       name: n.name,
       opType: n.opType,

@@ -6,7 +6,8 @@
 import type { Checkpoint } from '../checkpoint/checkpoint.ts';
 import { compileBigG, compileClipL } from '../supir/text-encoders.ts';
 import { buildDenoiserStep } from '../supir/unet.ts';
-import { buildDecoderGraph, buildEncoderGraph } from '../supir/vae.ts';
+import { decoderGraph, encoderGraph } from '../supir/vae.ts';
+import type { GraphBuilder } from '../onnx/builder.ts';
 import { readVaeWeights } from '../supir/vae-weights.ts';
 import { readWeights } from './weights.ts';
 
@@ -27,7 +28,7 @@ export interface ComponentDef {
   fp16Allowed: boolean;
   inputs: Spec[];
   outputs: Spec[];
-  compile(ck: Checkpoint, opts: CompileOptions): Promise<{ bytes: Uint8Array; architecture: Record<string, unknown> }>;
+  compile(ck: Checkpoint, opts: CompileOptions): Promise<{ graph: GraphBuilder; architecture: Record<string, unknown> }>;
 }
 
 const image = (name: string): Spec => ({ name, dtype: 'float32', dims: ['batch', 3, 'height', 'width'] });
@@ -50,7 +51,7 @@ export const COMPONENTS: readonly ComponentDef[] = [
     async compile(ck, opts) {
       const w = await readWeights(ck, ['model.diffusion_model.', 'model.control_model.']);
       const { graph, arch } = buildDenoiserStep(w, opts.numHeadChannels ? { numHeadChannels: opts.numHeadChannels } : {});
-      return { bytes: graph.toBytes(), architecture: { unet: arch.unet, control: { ...arch.control } } };
+      return { graph, architecture: { unet: arch.unet, control: { ...arch.control } } };
     },
   },
   ...(['encoder', 'denoise_encoder'] as const).map(
@@ -61,7 +62,7 @@ export const COMPONENTS: readonly ComponentDef[] = [
       inputs: [image('image')],
       outputs: [latent('mean'), latent('logvar')],
       async compile(ck) {
-        return { bytes: buildEncoderGraph(await readVaeWeights([ck]), tower), architecture: {} };
+        return { graph: encoderGraph(await readVaeWeights([ck]), tower), architecture: {} };
       },
     }),
   ),
@@ -72,7 +73,7 @@ export const COMPONENTS: readonly ComponentDef[] = [
     inputs: [latent('latent')],
     outputs: [image('image')],
     async compile(ck) {
-      return { bytes: buildDecoderGraph(await readVaeWeights([ck])), architecture: {} };
+      return { graph: decoderGraph(await readVaeWeights([ck])), architecture: {} };
     },
   },
   {
@@ -83,8 +84,8 @@ export const COMPONENTS: readonly ComponentDef[] = [
     outputs: [{ name: 'hidden', dtype: 'float32', dims: ['batch', 77, 'width'] }],
     async compile(ck, opts) {
       const w = await readWeights(ck, ['conditioner.embedders.0.']);
-      const { config, bytes } = compileClipL(w, opts.clipLHeads ? { heads: opts.clipLHeads } : {});
-      return { bytes, architecture: { clip_l: config } };
+      const { config, graph } = compileClipL(w, opts.clipLHeads ? { heads: opts.clipLHeads } : {});
+      return { graph, architecture: { clip_l: config } };
     },
   },
   {
@@ -98,8 +99,8 @@ export const COMPONENTS: readonly ComponentDef[] = [
     ],
     async compile(ck, opts) {
       const w = await readWeights(ck, ['conditioner.embedders.1.']);
-      const { config, bytes } = compileBigG(w, opts.bigGHeads ? { heads: opts.bigGHeads } : {});
-      return { bytes, architecture: { clip_bigg: config } };
+      const { config, graph } = compileBigG(w, opts.bigGHeads ? { heads: opts.bigGHeads } : {});
+      return { graph, architecture: { clip_bigg: config } };
     },
   },
 ];

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../../../nodes/api/data-dirs.ts';
 import { openMerged } from '../checkpoint/merge.ts';
-import { withFp16Weights } from '../onnx/fp16-weights.ts';
+import { writeModel } from '../onnx/export.ts';
 import { SDXL_VAE_SCALE } from '../supir/vae-pipeline.ts';
 import { COMPONENTS, type CompileOptions } from './components.ts';
 import { MANIFEST_FILE, PACK_FORMAT, PACK_VERSION, sha256File, type PackComponent, type PackManifest } from './manifest.ts';
@@ -51,20 +51,19 @@ export async function convertToPack(opts: ConvertOptions): Promise<PackManifest>
       const t0 = performance.now();
       const compiled = await def.compile(merged, opts);
       const fp16 = opts.fp16 === true && def.fp16Allowed;
-      const bytes = fp16 ? withFp16Weights(compiled.bytes).bytes : compiled.bytes;
-      await writeFileAtomic(path.join(opts.out, def.file), bytes);
+      const written = writeModel(compiled.graph.record(), path.join(opts.out, def.file), { fp16 });
       components[def.name] = {
         file: def.file,
         dtype: fp16 ? 'float16' : 'float32',
-        bytes: bytes.length,
+        bytes: fs.statSync(path.join(opts.out, def.file)).size,
         sha256: sha256File(path.join(opts.out, def.file)),
         inputs: def.inputs,
         outputs: def.outputs,
-        external: [],
+        external: written.files.slice(1).map((f) => path.basename(f)),
       };
       architecture = { ...architecture, ...compiled.architecture };
       await writeJson(path.join(opts.out, PARTIAL_FILE), { sources, dtype, architecture, components });
-      log(`${step}: ${(bytes.length / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      log(`${step}: ${(written.bytes / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
   } finally {
     await merged.close();
@@ -106,7 +105,12 @@ function resumable(out: string, sources: PackManifest['sources'], dtype: string)
 
 function fileMatches(out: string, c: PackComponent): boolean {
   const file = path.join(out, c.file);
-  return fs.existsSync(file) && fs.statSync(file).size === c.bytes && sha256File(file) === c.sha256;
+  return (
+    fs.existsSync(file) &&
+    fs.statSync(file).size === c.bytes &&
+    c.external.every((f) => fs.existsSync(path.join(out, f))) &&
+    sha256File(file) === c.sha256
+  );
 }
 
 async function writeJson(file: string, value: unknown): Promise<void> {

@@ -43,8 +43,20 @@ export interface TextEncoderOptions {
 
 export interface CompiledTextEncoder {
   config: TextEncoderConfig;
+  /** The graph, for writers that store large weights beside the model. */
+  graph: GraphBuilder;
   /** The ONNX model: input `ids` int64 [batch, context]; outputs as described above. */
-  bytes: Uint8Array;
+  readonly bytes: Uint8Array;
+}
+
+function compiled(config: TextEncoderConfig, graph: GraphBuilder): CompiledTextEncoder {
+  return {
+    config,
+    graph,
+    get bytes() {
+      return graph.toBytes();
+    },
+  };
 }
 
 function countLayers(w: Weights, probe: (i: number) => string): number {
@@ -94,7 +106,7 @@ export function compileClipL(w: Weights, opts: TextEncoderOptions = {}): Compile
   // hidden_states[layers − 1] is the output of layer layers − 2: the last layer never runs.
   for (let i = 0; i < c.layers - 1; i++) x = hfClipLayer(g, w, `${p}.encoder.layers.${i}`, x, c.width, c.heads, mask);
   g.output(x, 'hidden', 'float32', ['batch', c.context, c.width]);
-  return { config: c, bytes: g.toBytes() };
+  return compiled(c, g);
 }
 
 export function compileBigG(w: Weights, opts: TextEncoderOptions = {}): CompiledTextEncoder {
@@ -113,5 +125,5 @@ export function compileBigG(w: Weights, opts: TextEncoderOptions = {}): Compiled
   const eot = layerNorm(g, w, `${p}.ln_final`, eotRows(g, ids, x, c.context));
   const pooled = g.op('MatMul', [eot, param(g, w, `${p}.text_projection`, [c.width, c.pooledDim!])]);
   g.output(pooled, 'pooled', 'float32', ['batch', c.pooledDim!]);
-  return { config: c, bytes: g.toBytes() };
+  return compiled(c, g);
 }

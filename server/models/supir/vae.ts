@@ -53,6 +53,10 @@ export type EncoderKind = 'encoder' | 'denoise_encoder';
 
 /** encoder or denoise_encoder + quant_conv → the posterior's mean and clamped logvar. */
 export function buildEncoderGraph(w: Weights, kind: EncoderKind, root = VAE_PREFIX): Uint8Array {
+  return encoderGraph(w, kind, root).toBytes();
+}
+
+export function encoderGraph(w: Weights, kind: EncoderKind, root = VAE_PREFIX): GraphBuilder {
   const cfg = vaeConfig(w, root);
   const tower = kind === 'encoder' ? cfg.encoder : towerConfig(w, `${root}.${kind}`, 'encoder');
   if (tower.outChannels !== cfg.encoder.outChannels) {
@@ -65,17 +69,21 @@ export function buildEncoderGraph(w: Weights, kind: EncoderKind, root = VAE_PREF
   const latentDims = ['batch', cfg.latentChannels, 'latent_height', 'latent_width'];
   g.output(mean, 'mean', 'float32', latentDims);
   g.output(g.op('Clip', [logvar, g.scalar(-30), g.scalar(20)]), 'logvar', 'float32', latentDims);
-  return g.toBytes();
+  return g;
 }
 
 /** post_quant_conv + decoder on an unscaled latent. */
 export function buildDecoderGraph(w: Weights, root = VAE_PREFIX): Uint8Array {
+  return decoderGraph(w, root).toBytes();
+}
+
+export function decoderGraph(w: Weights, root = VAE_PREFIX): GraphBuilder {
   const cfg = vaeConfig(w, root);
   const g = new GraphBuilder({ name: 'supir_vae_decoder' });
   const z = g.input('latent', 'float32', ['batch', cfg.latentChannels, 'latent_height', 'latent_width']);
   const h = conv2d(g, w, `${root}.post_quant_conv`, z);
   g.output(decoderTower(g, w, cfg.decoder, h), 'image', 'float32', ['batch', cfg.decoder.outChannels, 'height', 'width']);
-  return g.toBytes();
+  return g;
 }
 
 export interface CompiledVae {
