@@ -35,7 +35,7 @@ export async function measureConvert(log: (line: string) => void): Promise<void>
   const realParams = REAL_PARAMS.unet + REAL_PARAMS.control + REAL_PARAMS.projects;
   const realFp32 = realParams * 4;
   log(`  real denoiser_step: ${(realParams / 1e9).toFixed(2)} B parameters = ${(realFp32 / 1e9).toFixed(1)} GB in fp32.`);
-  log(`    today (weights in memory + one serialised copy): about ${((2 * realFp32) / 1e9).toFixed(0)} GB peak, and one protobuf over the 2 GB limit;`);
-  log('    streaming design (tensor by tensor into external data): peak = largest tensor (~52 MB) + graph, under 1 GB.');
+  log(`    today: one float32 copy of the weights in memory while the graph is written (external data, tensor by tensor): about ${(realFp32 / 1e9).toFixed(1)} GB peak`);
+  log(`    (--fp16 adds the half-size copy: about ${((realFp32 * 1.5) / 1e9).toFixed(1)} GB); reading weights lazily during the write would bring it to the largest tensor (~52 MB) plus the graph.`);
   fs.rmSync(tmp, { recursive: true, force: true });
 }
