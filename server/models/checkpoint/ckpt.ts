@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import { StudioError } from '../../../nodes/api/errors.ts';
 import { SAFETENSORS_DTYPES, toFloat32, type SafetensorsDType } from './safetensors.ts';
-import { StorageRef, TensorRef, unpickleTorch } from './torch-pickle.ts';
+import { TensorRef, unpickleTorch } from './torch-pickle.ts';
 import { typeName } from './pickle.ts';
 import { ZipFile } from './zip.ts';
 
@@ -48,7 +48,7 @@ export class CkptFile {
     }
     try {
       const zip = await ZipFile.open(file, handle);
-      // The archive folder is 'archive' in current torch, the file's stem in torch 1.6–1.x.
+      // The top folder's name varies: the file's stem in torch 1.x (e.g. 'SUPIR-v0Q/'), 'archive/' elsewhere.
       const pickles = [...zip.entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
       if (pickles.length !== 1) {
         throw new StudioError('BAD_INPUT', `${file} is a zip but not a PyTorch checkpoint (${pickles.length === 0 ? 'no <archive>/data.pkl' : 'several data.pkl'})`);
@@ -182,4 +182,3 @@ function gather(raw: Uint8Array, shape: number[], strides: number[], size: numbe
   return out;
 }
 
-export { StorageRef, TensorRef };

@@ -41,6 +41,16 @@ export class ZipFile {
 
   /** Opens the zip at `file` through an already open handle (the caller owns and closes it). */
   static async open(file: string, handle: fs.promises.FileHandle): Promise<ZipFile> {
+    try {
+      return await ZipFile.parse(file, handle);
+    } catch (err) {
+      // Every field is range-checked, but a damaged directory must never surface as a RangeError.
+      if (err instanceof StudioError) throw err;
+      throw new StudioError('BAD_INPUT', `${file} is not a readable zip checkpoint: ${(err as Error).message}`);
+    }
+  }
+
+  private static async parse(file: string, handle: fs.promises.FileHandle): Promise<ZipFile> {
     const { size } = await handle.stat();
     const bad = (why: string): StudioError => new StudioError('BAD_INPUT', `${file} is not a readable zip checkpoint: ${why}`);
     const tailLength = Math.min(size, EOCD_SEARCH);
