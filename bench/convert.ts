@@ -28,7 +28,11 @@ export async function measureConvert(log: (line: string) => void): Promise<void>
   const manifest = await convertToPack({ ...files, out: path.join(tmp, 'pack'), ...TINY_COMPILE_OPTIONS });
   const ms = performance.now() - t0;
   clearInterval(timer);
-  const outBytes = Object.values(manifest.components).reduce((a, c) => a + c.bytes, 0);
+  const packDir = path.join(tmp, 'pack');
+  // Component files plus their external weight files.
+  const outBytes = Object.values(manifest.components)
+    .flatMap((c) => [c.file, ...c.external])
+    .reduce((a, f) => a + fs.statSync(path.join(packDir, f)).size, 0);
   const extra = peak - base;
   log(`  tiny model: ${(inputBytes / 1e6).toFixed(1)} MB of checkpoints -> ${(outBytes / 1e6).toFixed(1)} MB pack in ${(ms / 1000).toFixed(2)} s`);
   log(`  peak memory above start: ${(extra / 1e6).toFixed(0)} MB = ${(extra / inputBytes).toFixed(1)}x the checkpoint bytes`);
