@@ -8,15 +8,20 @@ export type ProviderChoice = 'auto' | ProviderName;
 /** The order `auto` tries providers in. */
 export const AUTO_ORDER: readonly ProviderName[] = ['cuda', 'webgpu', 'cpu'];
 
-/** A float32 tensor crossing the runtime boundary; fp16 models are converted inside the runtime. */
-export interface TensorData {
-  data: Float32Array;
+/**
+ * A tensor crossing the runtime boundary: float32 (fp16 models are converted inside the runtime)
+ * or int64 (token ids, timesteps).
+ */
+export interface TensorData<D extends Float32Array | BigInt64Array = Float32Array> {
+  data: D;
   dims: number[];
 }
 
+export type AnyTensorData = TensorData<Float32Array> | TensorData<BigInt64Array>;
+
 export interface TensorInfo {
   name: string;
-  dtype: 'float32' | 'float16';
+  dtype: 'float32' | 'float16' | 'int64';
   /** Symbolic dimensions (batch, height, ...) are strings. */
   dims: Array<number | string>;
 }
@@ -36,7 +41,7 @@ export interface ModelSession {
   readonly inputs: TensorInfo[];
   readonly outputs: TensorInfo[];
   /** Runs off the event loop; an aborted signal rejects with an InterruptedError between runs. */
-  run(feeds: Record<string, TensorData>, opts?: { signal?: AbortSignal }): Promise<Record<string, TensorData>>;
+  run(feeds: Record<string, AnyTensorData>, opts?: { signal?: AbortSignal }): Promise<Record<string, TensorData>>;
 }
 
 export interface Runtime {

@@ -4,8 +4,14 @@
  */
 import type { ProviderName, TensorInfo } from '../../nodes/api/runtime.ts';
 
-/** Float32 data crossing the thread boundary; its buffer is transferred, not copied. */
+/** Data crossing the thread boundary (float32, or int64 inputs); its buffer is transferred, not copied. */
 export interface WireTensor {
+  data: Float32Array | BigInt64Array;
+  dims: number[];
+}
+
+/** Outputs come back as float32 only. */
+export interface WireOutput {
   data: Float32Array;
   dims: number[];
 }
@@ -53,7 +59,7 @@ export interface WireError {
 }
 
 export type Reply =
-  | { id: number; ok: true; created?: Created; outputs?: Record<string, WireTensor>; runMs?: number }
+  | { id: number; ok: true; created?: Created; outputs?: Record<string, WireOutput>; runMs?: number }
   | { id: number; ok: false; error: WireError };
 
 /** Classifies onnxruntime's error messages (they carry no codes in the Node binding). */

@@ -9,7 +9,7 @@ import { parentPort, type MessagePort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { TensorInfo } from '../../nodes/api/runtime.ts';
 import { fromFloat16, toFloat16 } from './fp16.ts';
-import { classifyError, type Created, type FailureKind, type Notice, type Reply, type Request, type WireTensor } from './protocol.ts';
+import { classifyError, type Created, type FailureKind, type Notice, type Reply, type Request, type WireOutput, type WireTensor } from './protocol.ts';
 
 const port: MessagePort = parentPort ?? fail('session-worker.ts must run in a worker thread');
 
@@ -78,10 +78,14 @@ async function handle(req: Request): Promise<{ reply: Reply; transfer: ArrayBuff
       for (const info of infos.inputs) {
         const t = req.feeds[info.name];
         if (!t) throw new KnownFailure('input', `input '${info.name}' is missing`);
-        feeds[info.name] = info.dtype === 'float16' ? new ort.Tensor('float16', toFloat16(t.data), t.dims) : new ort.Tensor('float32', t.data, t.dims);
+        if (info.dtype === 'int64' !== t.data instanceof BigInt64Array) {
+          throw new KnownFailure('input', `input '${info.name}' is ${info.dtype}, got ${t.data instanceof BigInt64Array ? 'int64' : 'float32'} data`);
+        }
+        if (t.data instanceof BigInt64Array) feeds[info.name] = new ort.Tensor('int64', t.data, t.dims);
+        else feeds[info.name] = info.dtype === 'float16' ? new ort.Tensor('float16', toFloat16(t.data), t.dims) : new ort.Tensor('float32', t.data, t.dims);
       }
       const results = await session.run(feeds);
-      const outputs: Record<string, WireTensor> = {};
+      const outputs: Record<string, WireOutput> = {};
       const transfer: ArrayBuffer[] = [];
       for (const [name, value] of Object.entries(results)) {
         const data = value.type === 'float16' ? fromFloat16(value.data as Uint16Array) : copyIfShared(value.data as Float32Array);
@@ -93,14 +97,15 @@ async function handle(req: Request): Promise<{ reply: Reply; transfer: ArrayBuff
   }
 }
 
-/** Only float32 and float16 tensors cross the runtime's interface (TensorData is Float32). */
+/** Float tensors cross the runtime's interface as float32; int64 is accepted for inputs (ids, timesteps). */
 function describe(meta: readonly ort.InferenceSession.ValueMetadata[], what: string): TensorInfo[] {
   return meta.map((m) => {
-    if (!m.isTensor || (m.type !== 'float32' && m.type !== 'float16')) {
+    const ok = m.isTensor && (m.type === 'float32' || m.type === 'float16' || (what === 'input' && m.type === 'int64'));
+    if (!m.isTensor || !ok) {
       const type = m.isTensor ? m.type : 'a non-tensor value';
-      throw new KnownFailure('model', `${what} '${m.name}' is ${type}; the runtime handles float32 and float16 tensors only`);
+      throw new KnownFailure('model', `${what} '${m.name}' is ${type}; the runtime handles float32 and float16 tensors, and int64 inputs`);
     }
-    return { name: m.name, dtype: m.type, dims: [...m.shape] };
+    return { name: m.name, dtype: m.type as TensorInfo['dtype'], dims: [...m.shape] };
   });
 }
 

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { InterruptedError, StudioError } from '../../nodes/api/errors.ts';
-import type { ModelSession, ProviderName, TensorData, TensorInfo } from '../../nodes/api/runtime.ts';
+import type { AnyTensorData, ModelSession, ProviderName, TensorData, TensorInfo } from '../../nodes/api/runtime.ts';
 import type { Created, WireTensor } from './protocol.ts';
 import { WorkerRequestError, type WorkerHost } from './worker-host.ts';
 
@@ -66,7 +66,7 @@ export class Session implements ModelSession {
     return this.host;
   }
 
-  run(feeds: Record<string, TensorData>, opts: { signal?: AbortSignal } = {}): Promise<Record<string, TensorData>> {
+  run(feeds: Record<string, AnyTensorData>, opts: { signal?: AbortSignal } = {}): Promise<Record<string, TensorData>> {
     const { signal } = opts;
     try {
       this.checkFeeds(feeds);
@@ -108,7 +108,7 @@ export class Session implements ModelSession {
     await host?.stop();
   }
 
-  private async execute(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>> {
+  private async execute(feeds: Record<string, AnyTensorData>): Promise<Record<string, TensorData>> {
     if (this.state === 'closed') {
       throw this.closedBecause ?? new StudioError('INTERNAL', `${this.label}: the session was released; load the model again`);
     }
@@ -120,7 +120,7 @@ export class Session implements ModelSession {
     for (const [name, t] of Object.entries(feeds)) {
       const data = t.data.slice();
       wire[name] = { data, dims: [...t.dims] };
-      transfer.push(data.buffer);
+      transfer.push(data.buffer as ArrayBuffer);
     }
     try {
       const reply = await this.host.request({ type: 'run', feeds: wire }, transfer);
@@ -139,7 +139,7 @@ export class Session implements ModelSession {
   }
 
   /** Catches the common mistakes here, with names, rather than as onnxruntime's terser messages. */
-  private checkFeeds(feeds: Record<string, TensorData>): void {
+  private checkFeeds(feeds: Record<string, AnyTensorData>): void {
     const names = this.inputs.map((i) => i.name);
     for (const name of Object.keys(feeds)) {
       if (!names.includes(name)) throw new StudioError('BAD_INPUT', `${this.label}: the model has no input '${name}' (inputs: ${names.join(', ')})`);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InterruptedError, StudioError } from '../../nodes/api/errors.ts';
 import type { ModelSession, TensorData } from '../../nodes/api/runtime.ts';
 import { createRuntime, ortBindingDir, type StudioRuntime } from '../../server/runtime/index.ts';
+import { GraphBuilder } from '../../server/models/onnx/builder.ts';
 import { addOneModel, halfModel, heavyConvModel, tempDir } from './models.ts';
 
 const dir = tempDir();
@@ -220,5 +221,26 @@ describe('failures and memory', () => {
     }
     expect(small.stats().sessions).toEqual([]);
     await expect(small.load(files[0]!)).rejects.toThrow(/closed/);
+  });
+});
+
+describe('int64 inputs', () => {
+  it('carries int64 ids into a model (a Gather from an embedding table)', async () => {
+    const g = new GraphBuilder({ name: 'gather' });
+    const ids = g.input('ids', 'int64', ['n']);
+    const table = g.initializer('table', Float32Array.of(10, 11, 12, 13), [4]);
+    g.output(g.op('Gather', [table, ids], { axis: 0 }), 'y', 'float32', ['n']);
+    const file = path.join(tempDir(), 'gather.onnx');
+    fs.writeFileSync(file, g.toBytes());
+    const rt = createRuntime({ provider: 'cpu' });
+    try {
+      const s = await rt.load(file);
+      expect(s.inputs[0]).toMatchObject({ name: 'ids', dtype: 'int64' });
+      const out = await s.run({ ids: { data: BigInt64Array.of(3n, 0n, 2n), dims: [3] } });
+      expect(Array.from(out.y!.data)).toEqual([13, 10, 12]);
+      await expect(s.run({ ids: { data: Float32Array.of(1), dims: [1] } })).rejects.toThrow(/input 'ids' is int64, got float32 data/);
+    } finally {
+      await rt.close();
+    }
   });
 });
