@@ -6,7 +6,7 @@
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { TensorData } from '../../nodes/api/runtime.ts';
-import { alphasCumprod, betas, denoise, epsScalings, samplerSigmas, trainingSigmas, type DenoiserStep } from '../../server/models/supir/denoiser.ts';
+import { alphasCumprod, betas, denoise, epsScalings, samplerSigmas, trainingSigmas, type DenoiserStep } from '../../nodes/supir/lib/denoiser.ts';
 import { buildDenoiserStep } from '../../server/models/supir/unet.ts';
 import { closeness, loadGolden, loadGoldenWeights, type GoldenCase } from '../support/golden.ts';
 

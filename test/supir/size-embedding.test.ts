@@ -4,7 +4,7 @@
  * Set GOLDEN_REPORT=1 to print the measured max |error|.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sdxlVector, sizeVector, SUPIR_SIZE_CONDITION, timestepEmbedding, type SizeCondition } from '../../server/models/supir/size-embedding.ts';
+import { sdxlVector, sizeVector, SUPIR_SIZE_CONDITION, timestepEmbedding, type SizeCondition } from '../../nodes/supir/lib/size-embedding.ts';
 import { closeness, loadGolden, type GoldenCase } from '../support/golden.ts';
 
 const ATOL = 5e-4;

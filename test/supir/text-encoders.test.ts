@@ -2,11 +2,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { textConditioning, tokenBatches } from '../../server/models/supir/text-conditioning.ts';
+import { textConditioning, tokenBatches } from '../../nodes/supir/lib/text-conditioning.ts';
 import { GraphBuilder } from '../../server/models/onnx/builder.ts';
 import { eotRows } from '../../server/models/supir/text-blocks.ts';
 import { BIGG_PREFIX, bigGConfig, CLIP_L_PREFIX, compileBigG, compileClipL } from '../../server/models/supir/text-encoders.ts';
-import { ClipTokenizer } from '../../server/models/supir/tokenizer.ts';
+import { ClipTokenizer } from '../../nodes/supir/lib/tokenizer.ts';
 import { closeness, GOLDEN_DIR, loadGolden, loadGoldenWeights, type GoldenCase } from '../support/golden.ts';
 
 interface TinyConfig {

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fixText } from '../../server/models/supir/tokenizer-ftfy.ts';
-import { ftfyUnescapeHtml, pythonHtmlUnescape } from '../../server/models/supir/tokenizer-html.ts';
-import { CLIP_BOS, CLIP_CONTEXT, CLIP_EOS, ClipTokenizer } from '../../server/models/supir/tokenizer.ts';
+import { fixText } from '../../nodes/supir/lib/tokenizer-ftfy.ts';
+import { ftfyUnescapeHtml, pythonHtmlUnescape } from '../../nodes/supir/lib/tokenizer-html.ts';
+import { CLIP_BOS, CLIP_CONTEXT, CLIP_EOS, ClipTokenizer } from '../../nodes/supir/lib/tokenizer.ts';
 import { GOLDEN_DIR, loadGolden, type GoldenCase } from '../support/golden.ts';
 
 interface PromptInfo {

@@ -13,7 +13,7 @@ import { GraphBuilder } from '../../server/models/onnx/builder.ts';
 import { conv2d, weightsFromMap, type Weights } from '../../server/models/onnx/layers.ts';
 import { compileVae, encoderTower, type CompiledVae } from '../../server/models/supir/vae.ts';
 import { towerConfig } from '../../server/models/supir/vae-config.ts';
-import { SDXL_VAE_SCALE, SupirVae, type VaeRunner } from '../../server/models/supir/vae-pipeline.ts';
+import { SDXL_VAE_SCALE, SupirVae, type VaeRunner } from '../../nodes/supir/lib/vae-pipeline.ts';
 import { vaeNorm } from '../../server/models/supir/vae-blocks.ts';
 import { normaliseVaeDims, readVaeWeights } from '../../server/models/supir/vae-weights.ts';
 import { closeness, GOLDEN_DIR, loadGolden, type GoldenCase } from '../support/golden.ts';

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../../../nodes/api/data-dirs.ts';
 import { openMerged } from '../checkpoint/merge.ts';
 import { writeModel } from '../onnx/export.ts';
-import { SDXL_VAE_SCALE } from '../supir/vae-pipeline.ts';
+import { SDXL_VAE_SCALE } from '../../../nodes/supir/lib/vae-pipeline.ts';
 import { COMPONENTS, type CompileOptions } from './components.ts';
 import { MANIFEST_FILE, PACK_FORMAT, PACK_VERSION, sha256File, type PackComponent, type PackManifest } from './manifest.ts';
 

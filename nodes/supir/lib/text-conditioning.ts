@@ -6,7 +6,7 @@
  *   crossattn = cat(CLIP-L hidden, bigG hidden) on the feature axis   [N, 77, 768 + 1280]
  *   vector    = cat(bigG pooled, size embeddings)                      [N, 1280 + 3·2·256]
  */
-import { StudioError } from '../../../nodes/api/errors.ts';
+import { StudioError } from '../../api/errors.ts';
 import { sdxlVector, SDXL_SIZE_OUTDIM, type SizeCondition } from './size-embedding.ts';
 import { CLIP_CONTEXT, type ClipTokenizer } from './tokenizer.ts';
 

@@ -15,7 +15,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import zlib from 'node:zlib';
-import { StudioError } from '../../../nodes/api/errors.ts';
+import { StudioError } from '../../api/errors.ts';
 import { fixText } from './tokenizer-ftfy.ts';
 import { pythonHtmlUnescape } from './tokenizer-html.ts';
 

@@ -6,8 +6,8 @@
  * the schedule is built in float64 as the official numpy code does, so indices match exactly.
  * The schedule functions are exported for the sampler.
  */
-import { StudioError } from '../../../nodes/api/errors.ts';
-import type { TensorData } from '../../../nodes/api/runtime.ts';
+import { StudioError } from '../../api/errors.ts';
+import type { TensorData } from '../../api/runtime.ts';
 
 export const NUM_TIMESTEPS = 1000;
 export const LINEAR_START = 0.00085;

@@ -5,7 +5,7 @@
  * s · f_0 = 1536 rad, where one float32 ulp of the argument is 1.2e-4 — doing it in float64
  * would drift from the official values by several times that.
  */
-import { StudioError } from '../../../nodes/api/errors.ts';
+import { StudioError } from '../../api/errors.ts';
 
 /** One batch row of SDXL's micro-conditioning, each pair as the official tensors hold it. */
 export interface SizeCondition {

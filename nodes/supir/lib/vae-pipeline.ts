@@ -7,8 +7,8 @@
  * The element-wise steps round to float32 after each operation (Math.fround), as torch does in
  * fp32, so results agree with the official code to the last bit or two.
  */
-import { StudioError } from '../../../nodes/api/errors.ts';
-import type { ModelSession, TensorData } from '../../../nodes/api/runtime.ts';
+import { StudioError } from '../../api/errors.ts';
+import type { ModelSession, TensorData } from '../../api/runtime.ts';
 
 /** sgm's `scale_factor` for the SDXL VAE (0.18215 was SD 1.x). */
 export const SDXL_VAE_SCALE = 0.13025;
