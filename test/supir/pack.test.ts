@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertToPack } from '../../server/models/pack/convert.ts';
-import { readPack, type PackManifest } from '../../server/models/pack/manifest.ts';
+import { readPack, type PackManifest } from '../../nodes/supir/lib/pack-manifest.ts';
 import { TINY_COMPILE_OPTIONS, writeTinyCheckpoints } from '../../server/models/pack/tiny.ts';
 import { closeness, GOLDEN_DIR, loadGolden, type GoldenCase } from '../support/golden.ts';
 

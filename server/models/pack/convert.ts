@@ -12,7 +12,7 @@ import { openMerged } from '../checkpoint/merge.ts';
 import { writeModel } from '../onnx/export.ts';
 import { SDXL_VAE_SCALE } from '../../../nodes/supir/lib/vae-pipeline.ts';
 import { COMPONENTS, type CompileOptions } from './components.ts';
-import { MANIFEST_FILE, PACK_FORMAT, PACK_VERSION, sha256File, type PackComponent, type PackManifest } from './manifest.ts';
+import { MANIFEST_FILE, PACK_FORMAT, PACK_VERSION, sha256File, type PackComponent, type PackManifest } from '../../../nodes/supir/lib/pack-manifest.ts';
 
 export const CONVERTER_VERSION = '1';
 const PARTIAL_FILE = 'manifest.partial.json';

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { StudioError } from '../../../nodes/api/errors.ts';
+import { StudioError } from '../../api/errors.ts';
 
 export const PACK_FORMAT = 'supir-studio/model-pack';
 export const PACK_VERSION = 1;
