@@ -9,6 +9,13 @@ import MergeTiles from './tile/merge-tiles.ts';
 import TileImage from './tile/tile-image.ts';
 import LoadUpscaleModel from './upscale/load-model.ts';
 import UpscaleImage from './upscale/upscale-image.ts';
+import ColourFix from './supir/colour-fix.ts';
+import SupirDecode from './supir/decode.ts';
+import SupirEncode from './supir/encode.ts';
+import LoadSupirModel from './supir/load-model.ts';
+import SupirResize from './supir/resize.ts';
+import SupirStage1 from './supir/stage1.ts';
+import TextEncodeSDXL from './supir/text-encode.ts';
 
 /**
  * Every node the studio offers, in the order the editor's menus list them. Explicit rather than
@@ -24,5 +31,12 @@ export const catalogue: AnyNodeDefinition[] = [
   MergeTiles,
   LoadUpscaleModel,
   UpscaleImage,
+  LoadSupirModel,
+  SupirResize,
+  SupirStage1,
+  TextEncodeSDXL,
+  SupirEncode,
+  SupirDecode,
+  ColourFix,
   ...primitiveNodes,
 ];

@@ -1,0 +1,91 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { defineNode } from '../api/define.ts';
+import { resolveInside } from '../api/data-dirs.ts';
+import type { NodeEnv } from '../api/env.ts';
+import { InputError, StudioError } from '../api/errors.ts';
+import { combo } from '../api/widgets.ts';
+import { MANIFEST_FILE, readPack } from './lib/pack-manifest.ts';
+import { SUPIR_COMPONENTS, SUPIR_MODEL_KIND } from './lib/pack-session.ts';
+
+export const DEFAULT_SUPIR_PACK = 'SUPIR-v0Q';
+export const PROVIDER_CHOICES = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
+
+/**
+ * Folders of the models folder (two levels deep) holding a manifest.json. listFiles cannot list
+ * folders. The default name is always offered, so that choosing it before converting reaches
+ * execute and its error tells the user how to make the pack instead of "not in the list".
+ */
+export function listPacks(env: NodeEnv): string[] {
+  const base = env.dirs.folders.models;
+  const found: string[] = [];
+  const walk = (dir: string, prefix: string, depth: number): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory() || e.name.startsWith('.')) continue;
+      const sub = path.join(dir, e.name);
+      if (fs.existsSync(path.join(sub, MANIFEST_FILE))) found.push(prefix + e.name);
+      else if (depth < 1) walk(sub, `${prefix}${e.name}/`, depth + 1);
+    }
+  };
+  walk(base, '', 0);
+  found.sort();
+  return found.includes(DEFAULT_SUPIR_PACK) ? found : [...found, DEFAULT_SUPIR_PACK];
+}
+
+/** The one command that makes the pack the user picked, with their models folder in it. */
+export function convertHint(env: NodeEnv, pack: string): string {
+  const out = path.join(env.dirs.folders.models, pack);
+  return `make it with: npx supir-studio convert --supir SUPIR-v0Q.ckpt --sdxl sd_xl_base_1.0_0.9vae.safetensors --out ${out}`;
+}
+
+/**
+ * Opens a SUPIR model pack (converted ONNX components + manifest). Only the manifest and file
+ * sizes are checked here; the components are opened by the nodes that run them, so a graph that
+ * only decodes never loads the 10 GB denoiser.
+ */
+export default defineNode({
+  id: 'LoadSupirModel',
+  displayName: 'Load SUPIR Model',
+  category: 'supir',
+  description: 'Opens a SUPIR model pack: a folder in the models folder made by `supir-studio convert` from the SUPIR and SDXL checkpoints.',
+  inputs: {},
+  widgets: {
+    pack: combo({ options: listPacks, default: DEFAULT_SUPIR_PACK, description: 'A folder of the models folder holding manifest.json.' }),
+    provider: combo({ options: PROVIDER_CHOICES, default: 'auto', description: 'auto tries CUDA, then WebGPU, then the CPU.' }),
+  },
+  outputs: { model: 'MODEL' },
+  fingerprint({ pack }, env) {
+    // The manifest records every component's sha256, so its own hash stands for the whole pack.
+    try {
+      return sha256(fs.readFileSync(path.join(resolveInside(env.dirs, 'models', pack, 'pack'), MANIFEST_FILE)));
+    } catch {
+      return `missing:${pack}`; // execute reports it, with the command that makes the pack
+    }
+  },
+  execute({ pack, provider }, ctx) {
+    const dir = resolveInside(ctx.env.dirs, 'models', pack, 'pack');
+    try {
+      const manifest = readPack(dir, { require: [...SUPIR_COMPONENTS] });
+      const vocab = manifest.tokenizer?.vocab;
+      if (!vocab || !fs.existsSync(path.join(dir, vocab))) {
+        throw new StudioError('NOT_FOUND', `model pack ${dir} has no tokenizer vocabulary${vocab ? ` (${vocab} is missing)` : ''}`);
+      }
+      const hash = sha256(fs.readFileSync(path.join(dir, MANIFEST_FILE)));
+      return { model: { kind: SUPIR_MODEL_KIND, id: dir, hash, name: pack, provider } };
+    } catch (err) {
+      if (!(err instanceof StudioError)) throw err;
+      throw new InputError('pack', `${err.message}; ${convertHint(ctx.env, pack)}`, err.code);
+    }
+  },
+});
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}

@@ -1,0 +1,84 @@
+import { defineNode } from '../api/define.ts';
+import { StudioError } from '../api/errors.ts';
+import type { TensorData } from '../api/runtime.ts';
+import type { Conditioning } from '../api/sockets.ts';
+import { combo, string } from '../api/widgets.ts';
+import type { PackManifest } from './lib/pack-manifest.ts';
+import { openComponent, packOf, packTokenizer } from './lib/pack-session.ts';
+import { SDXL_SIZE_OUTDIM, SUPIR_SIZE_CONDITION } from './lib/size-embedding.ts';
+import { positivePrompt, SUPIR_A_PROMPT, SUPIR_N_PROMPT, textConditioning, tokenBatches } from './lib/text-conditioning.ts';
+
+/** How caption and a_prompt are joined; the official code uses none ("…a catCinematic, …"). */
+const SEPARATORS = { none: '', space: ' ', comma: ', ' } as const;
+
+/**
+ * The size embedders' width, from the UNet's `y` width: adm_in = pooled + 6·outdim (2816 =
+ * 1280 + 6·256 for SDXL; the tiny test model has 128 = 32 + 6·16).
+ */
+export function sizeOutdim(manifest: PackManifest): number {
+  const arch = manifest.architecture as { unet?: { admInChannels?: number }; clip_bigg?: { pooledDim?: number } };
+  const adm = arch.unet?.admInChannels;
+  const pooled = arch.clip_bigg?.pooledDim;
+  if (adm === undefined || pooled === undefined) return SDXL_SIZE_OUTDIM;
+  const outdim = (adm - pooled) / 6;
+  if (!Number.isInteger(outdim) || outdim <= 0) {
+    throw new StudioError('BAD_INPUT', `model pack: the UNet's vector width ${adm} does not fit bigG's pooled width ${pooled} plus 6 size embeddings`);
+  }
+  return outdim;
+}
+
+function output(outs: Record<string, TensorData>, name: string, component: string): TensorData {
+  const t = outs[name];
+  if (!t) throw new StudioError('INTERNAL', `${component} returned no '${name}' (got ${Object.keys(outs).join(', ')})`);
+  return t;
+}
+
+/**
+ * SUPIR's prepare_condition: positive = caption + a_prompt, negative = n_prompt, both through
+ * CLIP-L and OpenCLIP bigG, crossattn = both penultimate states side by side, vector = bigG pooled
+ * + the fixed 1024² size embeddings. Like the official code, each encoder reads at most 75
+ * tokens of a text (about 50-60 words): the rest is cut off without notice.
+ */
+export default defineNode({
+  id: 'TextEncodeSDXL',
+  displayName: 'SUPIR Text Encode',
+  category: 'supir',
+  description:
+    "SDXL text conditioning as SUPIR builds it: positive = caption + a_prompt, negative = n_prompt. Each text is cut at 75 tokens (about 50-60 words), as in the official code; words past that have no effect.",
+  inputs: { model: { type: 'MODEL' } },
+  widgets: {
+    caption: string({ default: '', multiline: true, description: 'A description of the image (e.g. from a captioner); may be empty.' }),
+    a_prompt: string({ default: SUPIR_A_PROMPT, multiline: true, description: 'Appended to the caption: quality words.' }),
+    n_prompt: string({ default: SUPIR_N_PROMPT, multiline: true, description: 'What the result should not look like.' }),
+    separator: combo({ options: Object.keys(SEPARATORS), default: 'none', description: 'Between caption and a_prompt; the official code uses none.' }),
+  },
+  outputs: { positive: 'CONDITIONING', negative: 'CONDITIONING' },
+  async execute({ model, caption, a_prompt, n_prompt, separator }, ctx) {
+    const manifest = packOf(model);
+    const tokenizer = await packTokenizer(model, manifest);
+    const texts = [positivePrompt(caption, a_prompt, SEPARATORS[separator as keyof typeof SEPARATORS] ?? ''), n_prompt];
+    const ids = tokenBatches(tokenizer, texts);
+    const dims = [texts.length, ids.clipL.length / texts.length];
+    const opts = { signal: ctx.signal };
+    const clipL = output(await (await openComponent(ctx.env, model, 'clip_l', manifest)).run({ ids: { data: ids.clipL, dims } }, opts), 'hidden', 'clip_l');
+    ctx.progress(1, 2);
+    const bigGOuts = await (await openComponent(ctx.env, model, 'clip_bigg', manifest)).run({ ids: { data: ids.bigG, dims } }, opts);
+    const bigG = output(bigGOuts, 'hidden', 'clip_bigg');
+    const pooled = output(bigGOuts, 'pooled', 'clip_bigg');
+    ctx.progress(2, 2);
+    const cond = textConditioning(
+      { clipL: clipL.data, clipLWidth: clipL.dims[2]!, bigG: bigG.data, bigGWidth: bigG.dims[2]!, pooled: pooled.data, pooledDim: pooled.dims[1]! },
+      texts.map(() => SUPIR_SIZE_CONDITION),
+      sizeOutdim(manifest),
+    );
+    const row = (i: number): Conditioning => {
+      const ca = cond.crossattn.length / cond.rows;
+      const vec = cond.vector.length / cond.rows;
+      return {
+        crossattn: { data: cond.crossattn.slice(i * ca, (i + 1) * ca), shape: [1, cond.context, ca / cond.context] },
+        vector: { data: cond.vector.slice(i * vec, (i + 1) * vec), shape: [1, vec] },
+      };
+    };
+    return { positive: row(0), negative: row(1) };
+  },
+});
