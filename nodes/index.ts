@@ -15,6 +15,7 @@ import SupirEncode from './supir/encode.ts';
 import LoadSupirModel from './supir/load-model.ts';
 import SupirResize from './supir/resize.ts';
 import SupirStage1 from './supir/stage1.ts';
+import SupirSample from './supir/sample.ts';
 import TextEncodeSDXL from './supir/text-encode.ts';
 
 /**
@@ -36,6 +37,7 @@ export const catalogue: AnyNodeDefinition[] = [
   SupirStage1,
   TextEncodeSDXL,
   SupirEncode,
+  SupirSample,
   SupirDecode,
   ColourFix,
   ...primitiveNodes,

@@ -1,0 +1,160 @@
+import path from 'node:path';
+import { defineNode, type NodeContext } from '../api/define.ts';
+import { InputError, StudioError } from '../api/errors.ts';
+import { requireRuntime } from '../api/require.ts';
+import type { ProviderChoice } from '../api/runtime.ts';
+import type { Conditioning } from '../api/sockets.ts';
+import { shapeOf, type LatentTensor } from '../api/tensor.ts';
+import { boolean, combo, float, int, seed } from '../api/widgets.ts';
+import { denoise, type DenoiserCond } from './lib/denoiser.ts';
+import { latent2rgb } from './lib/latent-preview.ts';
+import { sampleRestoreEdm, type BatchedDenoiser, type GuidanceOptions, type StepCallback } from './lib/sampler.ts';
+import { batchedControl, batchedText, sessionDenoiserStep, tileConds } from './lib/sampler-cond.ts';
+import { sampleDpmpp2m } from './lib/sampler-dpmpp.ts';
+import { latentWindows, tiledDenoiser } from './lib/sampler-tiles.ts';
+
+export const SAMPLERS = ['RestoreEDM', 'DPM++ 2M Karras'] as const;
+/** The denoiser_step graph downsamples the latent twice (SDXL's three UNet levels). */
+const LATENT_MULTIPLE = 4;
+/** SDXL's VAE latent (and GLVControl's hint input) has 4 channels. */
+const LATENT_CHANNELS = 4;
+/** At most this many previews per second: each one is encoded and sent to every editor. */
+const PREVIEW_INTERVAL_MS = 100;
+
+/**
+ * SUPIR's diffusion stage: samples a restored latent guided by the stage-1 latent (`control`,
+ * GLVControl's input) and, with restoration_scale > 0, pulled toward `x_center`. Defaults: 50
+ * steps, CFG 4 ramping up from 1, control 1, churn 5, s_noise 1.003, restoration guidance off
+ * (the official CLI's and ComfyUI-SUPIR's choices).
+ *
+ * Random draws, all from one generator seeded by `seed`, in this order: the initial noise
+ * (N(0,1) of the latent's shape), then one latent-sized N(0,1) draw per step that needs one
+ * (RestoreEDM: every step when s_churn > 0; DPM++ 2M: steps 1..n−2, the SDE noise).
+ */
+export default defineNode({
+  id: 'SupirSample',
+  displayName: 'SUPIR Sample',
+  category: 'supir',
+  description: 'Restores a latent with the SUPIR diffusion model, guided by the stage-1 latent and the prompts.',
+  inputs: {
+    model: { type: 'MODEL' },
+    positive: { type: 'CONDITIONING' },
+    negative: { type: 'CONDITIONING' },
+    control: { type: 'LATENT', description: 'The stage-1 latent (_z): what GLVControl sees.' },
+    x_center: { type: 'LATENT', optional: true, description: 'Target of the restoration guidance; the control latent when unlinked.' },
+  },
+  widgets: {
+    sampler: combo({ options: SAMPLERS, default: 'RestoreEDM', description: 'RestoreEDM is the official sampler; DPM++ 2M (Karras sigmas, SDE) is for few-step "lightning" bases.' }),
+    steps: int({ default: 50, min: 1, max: 500 }),
+    seed: seed({ default: 1234 }),
+    cfg_scale: float({ default: 4.0, min: 0, max: 30, step: 0.1, description: 'Classifier-free guidance scale (at the end of sampling when linear_cfg is on).' }),
+    cfg_scale_start: float({ default: 1.0, min: 0, max: 30, step: 0.1, description: 'CFG scale at the start (highest noise) when linear_cfg is on.' }),
+    linear_cfg: boolean({ default: true, description: 'Ramp CFG linearly in sigma from cfg_scale_start to cfg_scale.' }),
+    control_scale: float({ default: 1.0, min: 0, max: 2, step: 0.01, description: 'Strength of the stage-1 latent\'s control (s_stage2).' }),
+    control_scale_start: float({ default: 0.0, min: 0, max: 2, step: 0.01, description: 'Control scale at the start when linear_control_scale is on.' }),
+    linear_control_scale: boolean({ default: false }),
+    restoration_scale: float({ default: -1, min: -1, max: 20, step: 0.1, description: 'τ_r: pull toward x_center, weighted (σ/σmax)^τ_r; -1 turns it off (the paper uses 4).' }),
+    s_churn: float({ default: 5, min: 0, max: 100, step: 0.1, description: 'EDM churn (RestoreEDM only): noise re-injected each step.' }),
+    s_noise: float({ default: 1.003, min: 0, max: 2, step: 0.001 }),
+    tile_size: int({ default: 0, min: 0, max: 1024, step: 8, description: 'Tile side in latent cells (×8 px); 0 samples the whole latent at once.' }),
+    tile_stride: int({ default: 64, min: 8, max: 1024, step: 8, description: 'Distance between tile origins in latent cells.' }),
+  },
+  outputs: { latent: 'LATENT' },
+  validate: ({ tile_size, tile_stride }) => tileProblems(tile_size, tile_stride),
+  async execute(args, ctx) {
+    const { model, control } = args;
+    if (model.kind !== 'supir') throw new InputError('model', `expects a SUPIR model, got a ${model.kind} model`);
+    const xCenter = checkLatents(control, args.x_center);
+    const { n, c, h, w } = control;
+    const text = batchedText(args.negative, args.positive, n);
+    const full: DenoiserCond = { ...text, control: batchedControl(control.data, [n, c, h, w]) };
+    const provider = model.provider as ProviderChoice | undefined;
+    const session = await requireRuntime(ctx.env)
+      .load(path.join(model.id, 'denoiser_step.onnx'), provider ? { provider } : {})
+      .catch((err: unknown) => {
+        // A pack without a usable denoiser_step is the model input's fault, not this node's.
+        throw err instanceof StudioError && (err.code === 'NOT_FOUND' || err.code === 'BAD_INPUT') ? new InputError('model', err.message, err.code) : err;
+      });
+    const step = sessionDenoiserStep(session, ctx.signal);
+    const network: BatchedDenoiser<DenoiserCond> = async (x, sigma, cond, cs) => {
+      const [n2, , th, tw] = cond.control.dims;
+      return (await denoise(step, { data: x, dims: [n2!, c, th!, tw!] }, sigma, cond, cs)).data;
+    };
+    const rng = ctx.rng(args.seed);
+    const noise = rng.fillNormal(new Float32Array(control.data.length));
+    const draw = new Float32Array(noise.length);
+    ctx.checkAborted();
+    const opts: GuidanceOptions<DenoiserCond> = {
+      denoiser: args.tile_size > 0 ? tiled(network, full, args, control) : network,
+      cond: full,
+      shape: [n, c, h, w],
+      noise,
+      drawNoise: () => rng.fillNormal(draw),
+      steps: args.steps,
+      cfg: args.linear_cfg ? { scale: args.cfg_scale_start, scaleMin: args.cfg_scale } : { scale: args.cfg_scale, scaleMin: args.cfg_scale },
+      control: { scale: args.control_scale, start: args.control_scale_start, linear: args.linear_control_scale },
+      restoreCfg: args.restoration_scale,
+      xCenter,
+      sNoise: args.s_noise,
+      onStep: reporter(ctx, args.steps, control),
+    };
+    const out = args.sampler === 'DPM++ 2M Karras' ? await sampleDpmpp2m(opts) : await sampleRestoreEdm({ ...opts, sChurn: args.s_churn });
+    return { latent: { data: out, n, c, h, w, scaled: true, downscale: control.downscale } };
+  },
+});
+
+/** The control latent must be in the sampler's (scaled) space and x_center the same shape. */
+function checkLatents(control: LatentTensor, xCenter: LatentTensor | undefined): Float32Array {
+  if (!control.scaled) throw new InputError('control', 'expects a scaled latent (×0.13025), as the SUPIR encode nodes give');
+  if (control.c !== LATENT_CHANNELS) throw new InputError('control', `has ${control.c} channels; an SDXL latent has ${LATENT_CHANNELS}`);
+  if (control.h % LATENT_MULTIPLE || control.w % LATENT_MULTIPLE) {
+    throw new InputError('control', `is ${control.w}x${control.h} cells; the model needs multiples of ${LATENT_MULTIPLE} (images in multiples of ${LATENT_MULTIPLE * control.downscale} px)`);
+  }
+  if (!xCenter) return control.data;
+  if (!xCenter.scaled) throw new InputError('x_center', 'expects a scaled latent (×0.13025)');
+  if (shapeOf(xCenter) !== shapeOf(control)) throw new InputError('x_center', `is ${shapeOf(xCenter)}, the control latent is ${shapeOf(control)}`);
+  return xCenter.data;
+}
+
+type TileArgs = { tile_size: number; tile_stride: number; positive: Conditioning; negative: Conditioning };
+
+/** Widget checks, also run at execution because linked values skip validation. */
+function tileProblems(tile: number, stride: number): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  if (tile > 0 && tile % LATENT_MULTIPLE !== 0) out.push(['tile_size', `must be a multiple of ${LATENT_MULTIPLE}`]);
+  if (tile > 0 && stride > tile) out.push(['tile_stride', `${stride} is larger than the tile (${tile}): cells would be skipped`]);
+  return out;
+}
+
+/**
+ * The tiled denoiser, with per-tile prompts where the conditioning carries them (untiled
+ * sampling uses the conditioning's main prompt only).
+ */
+function tiled(network: BatchedDenoiser<DenoiserCond>, full: DenoiserCond, args: TileArgs, control: LatentTensor): BatchedDenoiser<DenoiserCond> {
+  const [problem] = tileProblems(args.tile_size, args.tile_stride);
+  if (problem) throw new InputError(problem[0], problem[1]);
+  const windows = latentWindows(control.h, control.w, args.tile_size, args.tile_stride);
+  for (const input of ['positive', 'negative'] as const) {
+    const per = args[input].perTile;
+    if (per && per.length !== windows.length) throw new InputError(input, `has ${per.length} per-tile prompts; tile_size ${args.tile_size} / stride ${args.tile_stride} gives ${windows.length} tiles`);
+  }
+  const pos = args.positive.perTile;
+  const neg = args.negative.perTile;
+  const text = (j: number): Pick<DenoiserCond, 'context' | 'y'> =>
+    pos || neg ? batchedText(neg?.[j] ?? args.negative, pos?.[j] ?? args.positive, control.n) : full;
+  const conds = tileConds(full.control, windows, text);
+  return tiledDenoiser(network, [control.n, control.c, control.h, control.w], windows, (j) => conds[j]!);
+}
+
+/** Progress every step; a preview of the current x0 estimate at most every PREVIEW_INTERVAL_MS and at the end. */
+function reporter(ctx: NodeContext, steps: number, latent: LatentTensor): StepCallback {
+  let last = -Infinity;
+  return (i, _x, denoised) => {
+    const now = performance.now();
+    if (i === steps - 1 || now - last >= PREVIEW_INTERVAL_MS) {
+      last = now;
+      ctx.preview(latent2rgb({ data: denoised, c: latent.c, h: latent.h, w: latent.w }));
+    }
+    ctx.progress(i + 1, steps);
+  };
+}
