@@ -2,26 +2,42 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runWorkflowFile } from '../../server/cli/run.ts';
+import { convertToPack } from '../../server/models/pack/convert.ts';
+import { TINY_COMPILE_OPTIONS, writeTinyCheckpoints } from '../../server/models/pack/tiny.ts';
+import { GOLDEN_DIR } from '../support/golden.ts';
 
 const DIR = path.resolve(import.meta.dirname, '../../workflows');
 const shipped = fs.readdirSync(DIR).filter((f) => f.endsWith('.json'));
+const usesSupir = (file: string): boolean => fs.readFileSync(path.join(DIR, file), 'utf8').includes('"LoadSupirModel"');
 
 describe('shipped workflows', () => {
-  it('there is at least one', () => {
-    expect(shipped.length).toBeGreaterThan(0);
+  /**
+   * SUPIR workflows run on the tiny pack converted from the golden weights (text encoders narrowed
+   * to fit the tiny UNet): the outputs are not pretty, but every node runs its real code path.
+   */
+  let tinyPack = '';
+  beforeAll(async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'supir-wf-pack-'));
+    tinyPack = path.join(tmp, 'supir-tiny');
+    await convertToPack({ ...(await writeTinyCheckpoints(GOLDEN_DIR, tmp, { fitText: true })), out: tinyPack, ...TINY_COMPILE_OPTIONS });
+  }, 120_000);
+
+  it('include the default, the SUPIR restoration and its tiled variant', () => {
+    expect(shipped).toEqual(expect.arrayContaining(['restore-esrgan.json', 'supir-restore.json', 'supir-tiled-large.json', 'resize-basic.json']));
   });
 
   for (const file of shipped) {
     it(`${file} runs on a fresh data folder and writes decodable images`, async () => {
       const data = fs.mkdtempSync(path.join(os.tmpdir(), 'supir-wf-'));
+      if (usesSupir(file)) fs.cpSync(tinyPack, path.join(data, 'models', 'supir-tiny'), { recursive: true });
       const summary = await runWorkflowFile({ file: path.join(DIR, file), sets: [], json: true, data }, () => undefined, new AbortController().signal);
       expect(summary.error).toBeUndefined();
       expect(summary.status).toBe('success');
       const files = Object.values(summary.outputs).flat();
       expect(files.length).toBeGreaterThan(0);
       for (const f of files) expect((await sharp(f).metadata()).width).toBeGreaterThan(0);
-    });
+    }, 120_000);
   }
 });
