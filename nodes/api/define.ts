@@ -36,7 +36,7 @@ export interface NodeContext {
   /** Throws an InterruptedError when the prompt was interrupted. */
   checkAborted(): void;
   /** Shows an intermediate image (latent preview, tile) on the node; dropped when nobody listens. */
-  preview(image: ImageTensor): void;
+  preview(image: ImageTensor, info?: { step?: number }): void;
   /** A generator seeded by `seed`, or, without one, by the node's cache key (same inputs, same draws). */
   rng(seed?: number): Rng;
   /** Records a file this node wrote or showed: it appears in the history and on the node. */

@@ -153,7 +153,7 @@ function reporter(ctx: NodeContext, steps: number, latent: LatentTensor): StepCa
     const now = performance.now();
     if (i === steps - 1 || now - last >= PREVIEW_INTERVAL_MS) {
       last = now;
-      ctx.preview(latent2rgb({ data: denoised, c: latent.c, h: latent.h, w: latent.w }));
+      ctx.preview(latent2rgb({ data: denoised, c: latent.c, h: latent.h, w: latent.w }), { step: i });
     }
     ctx.progress(i + 1, steps);
   };

@@ -183,11 +183,11 @@ function makeContext(opts: ExecuteOptions, node: CompiledNode, key: string, file
       lastProgress = now;
       sink.emit({ type: 'progress', prompt_id: promptId, node_id: node.id, value, max });
     },
-    preview(image) {
+    preview(image, info) {
       const encode = opts.encodePreview;
       if (!encode || (sink.wantsPreviews && !sink.wantsPreviews())) return;
       encode(image).then(
-        (p) => sink.emit({ type: 'preview', prompt_id: promptId, node_id: node.id, ...p }),
+        (p) => sink.emit({ type: 'preview', prompt_id: promptId, node_id: node.id, ...p, ...(info?.step === undefined ? {} : { step: info.step }) }),
         () => undefined, // a preview that cannot be encoded is not worth failing the node for
       );
     },

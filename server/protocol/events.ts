@@ -36,6 +36,8 @@ export type EngineEvent =
       format: 'jpeg' | 'png';
       width: number;
       height: number;
+      /** The sampling step (0-based) the preview shows, when the node has steps. */
+      step?: number;
       bytes: Uint8Array;
     };
 

@@ -8,7 +8,7 @@ import type { EngineEvent } from './events.ts';
  *
  *   offset 0  uint32 BE  message kind (1 = preview image)
  *   offset 4  uint32 BE  header length H in bytes
- *   offset 8  H bytes    UTF-8 JSON {prompt_id, node_id, format, width, height}
+ *   offset 8  H bytes    UTF-8 JSON {prompt_id, node_id, format, width, height, step?}
  *   offset 8+H           the encoded image (JPEG or PNG, as `format` says)
  *
  * A leading kind word lets later binary messages be added without breaking old clients: a client
@@ -38,7 +38,7 @@ export function decodePreviewFrame(frame: Uint8Array): PreviewEvent {
     throw new Error(`binary frame header length ${headerLength} does not fit the frame`);
   }
   const header = JSON.parse(new TextDecoder().decode(frame.subarray(8, 8 + headerLength))) as Partial<PreviewHeader>;
-  const { prompt_id, node_id, format, width, height } = header;
+  const { prompt_id, node_id, format, width, height, step } = header;
   if (
     typeof prompt_id !== 'string' ||
     typeof node_id !== 'string' ||
@@ -48,7 +48,8 @@ export function decodePreviewFrame(frame: Uint8Array): PreviewEvent {
   ) {
     throw new Error('preview frame header is missing fields');
   }
-  return { type: 'preview', prompt_id, node_id, format, width, height, bytes: new Uint8Array(frame.subarray(8 + headerLength)) };
+  const bytes = new Uint8Array(frame.subarray(8 + headerLength));
+  return { type: 'preview', prompt_id, node_id, format, width, height, ...(typeof step === 'number' ? { step } : {}), bytes };
 }
 
 /** The client side: turns a received frame back into the event. */

@@ -11,6 +11,7 @@ export function encodePreviewFrame(event: PreviewEvent): Buffer {
     format: event.format,
     width: event.width,
     height: event.height,
+    ...(event.step === undefined ? {} : { step: event.step }),
   };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const frame = Buffer.allocUnsafe(8 + json.length + event.bytes.length);
