@@ -12,6 +12,7 @@ import { sampleRestoreEdm, type BatchedDenoiser, type GuidanceOptions, type Step
 import { batchedControl, batchedText, sessionDenoiserStep, tileConds } from './lib/sampler-cond.ts';
 import { sampleDpmpp2m } from './lib/sampler-dpmpp.ts';
 import { latentWindows, tiledDenoiser } from './lib/sampler-tiles.ts';
+import { PRESET_NAMES, withPreset } from './lib/sampler-presets.ts';
 
 export const SAMPLERS = ['RestoreEDM', 'DPM++ 2M Karras'] as const;
 /** The denoiser_step graph downsamples the latent twice (SDXL's three UNet levels). */
@@ -44,6 +45,7 @@ export default defineNode({
     x_center: { type: 'LATENT', optional: true, description: 'Target of the restoration guidance; the control latent when unlinked.' },
   },
   widgets: {
+    preset: combo({ options: PRESET_NAMES, default: 'custom', description: 'SUPIR quality / SUPIR fidelity / paper (τ_r 4, 100 steps, CFG 7.5) replace the sampling widgets below; custom uses them as set.' }),
     sampler: combo({ options: SAMPLERS, default: 'RestoreEDM', description: 'RestoreEDM is the official sampler; DPM++ 2M (Karras sigmas, SDE) is for few-step "lightning" bases.' }),
     steps: int({ default: 50, min: 1, max: 500 }),
     seed: seed({ default: 1234 }),
@@ -61,7 +63,8 @@ export default defineNode({
   },
   outputs: { latent: 'LATENT' },
   validate: ({ tile_size, tile_stride }) => tileProblems(tile_size, tile_stride),
-  async execute(args, ctx) {
+  async execute(widgets, ctx) {
+    const args = withPreset(widgets, widgets.preset);
     const { model, control } = args;
     if (model.kind !== 'supir') throw new InputError('model', `expects a SUPIR model, got a ${model.kind} model`);
     const xCenter = checkLatents(control, args.x_center);
