@@ -1,6 +1,7 @@
 /** `npm run bench`: prints each benchmark's figures, as ratios against a baseline of the same run. */
 import { measureConvert } from './convert.ts';
 import { measureExecutorOverhead } from './executor-overhead.ts';
+import { measureSupirStep } from './supir-step.ts';
 import { measureUpscale } from './upscale.ts';
 
 const r = await measureExecutorOverhead();
@@ -13,6 +14,9 @@ const lines = [
   `  execute, fully cached:                    ${fmt(r.cached_ms_per_node)} per node (${(r.cached_ms_per_node / r.cold_ms_per_node).toFixed(3)}x cold)  [aim < 50 µs]`,
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
+
+process.stdout.write(`\nSUPIR sampling on the tiny pack (CPU, ${8} steps, churn + restoration guidance):\n`);
+await measureSupirStep((line) => process.stdout.write(`${line}\n`));
 
 process.stdout.write('\nSUPIR checkpoint conversion:\n');
 await measureConvert((line) => process.stdout.write(`${line}\n`));
