@@ -39,6 +39,8 @@ export interface NodeContext {
   preview(image: ImageTensor, info?: { step?: number }): void;
   /** A generator seeded by `seed`, or, without one, by the node's cache key (same inputs, same draws). */
   rng(seed?: number): Rng;
+  /** Tells the person something worth knowing that is not an error (a prompt was cut, say). */
+  warn(message: string): void;
   /** Records a file this node wrote or showed: it appears in the history and on the node. */
   addFile(ref: FileRef): void;
 }

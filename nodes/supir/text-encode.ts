@@ -2,11 +2,11 @@ import { defineNode } from '../api/define.ts';
 import { StudioError } from '../api/errors.ts';
 import type { TensorData } from '../api/runtime.ts';
 import type { Conditioning } from '../api/sockets.ts';
-import { combo, string } from '../api/widgets.ts';
+import { boolean, combo, string } from '../api/widgets.ts';
 import type { PackManifest } from './lib/pack-manifest.ts';
 import { openComponent, packOf, packTokenizer } from './lib/pack-session.ts';
 import { SDXL_SIZE_OUTDIM, SUPIR_SIZE_CONDITION } from './lib/size-embedding.ts';
-import { positivePrompt, SUPIR_A_PROMPT, SUPIR_N_PROMPT, textConditioning, tokenBatches } from './lib/text-conditioning.ts';
+import { positivePrompt, SUPIR_A_PROMPT, SUPIR_N_PROMPT, textConditioning, tokenChunks } from './lib/text-conditioning.ts';
 
 /** How caption and a_prompt are joined; the official code uses none ("…a catCinematic, …"). */
 const SEPARATORS = { none: '', space: ' ', comma: ', ' } as const;
@@ -44,21 +44,26 @@ export default defineNode({
   displayName: 'SUPIR Text Encode',
   category: 'supir',
   description:
-    "SDXL text conditioning as SUPIR builds it: positive = caption + a_prompt, negative = n_prompt. Each text is cut at 75 tokens (about 50-60 words), as in the official code; words past that have no effect.",
+    "SDXL text conditioning as SUPIR builds it: positive = caption + a_prompt, negative = n_prompt. Each text is cut at 75 tokens (about 50-60 words), as in the official code, with a warning; long_prompts encodes longer texts in 75-token chunks instead.",
   inputs: { model: { type: 'MODEL' } },
   widgets: {
     caption: string({ default: '', multiline: true, description: 'A description of the image (e.g. from a captioner); may be empty.' }),
     a_prompt: string({ default: SUPIR_A_PROMPT, multiline: true, description: 'Appended to the caption: quality words.' }),
     n_prompt: string({ default: SUPIR_N_PROMPT, multiline: true, description: 'What the result should not look like.' }),
     separator: combo({ options: Object.keys(SEPARATORS), default: 'none', description: 'Between caption and a_prompt; the official code uses none.' }),
+    long_prompts: boolean({ default: false, description: 'Encode texts over 75 tokens in 75-token chunks (concatenated) instead of cutting them; off = the official behaviour.' }),
   },
   outputs: { positive: 'CONDITIONING', negative: 'CONDITIONING' },
-  async execute({ model, caption, a_prompt, n_prompt, separator }, ctx) {
+  async execute({ model, caption, a_prompt, n_prompt, separator, long_prompts }, ctx) {
     const manifest = packOf(model);
     const tokenizer = await packTokenizer(model, manifest);
     const texts = [positivePrompt(caption, a_prompt, SEPARATORS[separator as keyof typeof SEPARATORS] ?? ''), n_prompt];
-    const ids = tokenBatches(tokenizer, texts);
-    const dims = [texts.length, ids.clipL.length / texts.length];
+    const ids = tokenChunks(tokenizer, texts, long_prompts);
+    ids.truncated.forEach((cut, i) => {
+      if (cut) ctx.warn(`the ${i === 0 ? 'positive prompt (caption + a_prompt)' : 'negative prompt'} is longer than 75 tokens and was cut; turn on long_prompts to keep all of it`);
+    });
+    const rows = texts.length * ids.chunks;
+    const dims = [rows, ids.clipL.length / rows];
     const opts = { signal: ctx.signal };
     const clipL = output(await (await openComponent(ctx.env, model, 'clip_l', manifest)).run({ ids: { data: ids.clipL, dims } }, opts), 'hidden', 'clip_l');
     ctx.progress(1, 2);
@@ -68,15 +73,18 @@ export default defineNode({
     ctx.progress(2, 2);
     const cond = textConditioning(
       { clipL: clipL.data, clipLWidth: clipL.dims[2]!, bigG: bigG.data, bigGWidth: bigG.dims[2]!, pooled: pooled.data, pooledDim: pooled.dims[1]! },
-      texts.map(() => SUPIR_SIZE_CONDITION),
+      Array.from({ length: rows }, () => SUPIR_SIZE_CONDITION),
       sizeOutdim(manifest),
     );
+    // A text's chunks are consecutive rows, so its crossattn is one contiguous [chunks·77, width]
+    // block; its vector (pooled text + sizes) is that of its first chunk.
     const row = (i: number): Conditioning => {
-      const ca = cond.crossattn.length / cond.rows;
+      const ca = (cond.crossattn.length / cond.rows) * ids.chunks;
       const vec = cond.vector.length / cond.rows;
+      const first = i * ids.chunks;
       return {
-        crossattn: { data: cond.crossattn.slice(i * ca, (i + 1) * ca), shape: [1, cond.context, ca / cond.context] },
-        vector: { data: cond.vector.slice(i * vec, (i + 1) * vec), shape: [1, vec] },
+        crossattn: { data: cond.crossattn.slice(i * ca, (i + 1) * ca), shape: [1, cond.context * ids.chunks, ca / (cond.context * ids.chunks)] },
+        vector: { data: cond.vector.slice(first * vec, (first + 1) * vec), shape: [1, vec] },
       };
     };
     return { positive: row(0), negative: row(1) };

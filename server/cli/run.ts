@@ -164,6 +164,8 @@ function describeEvent(e: EngineEvent, nodes: Map<string, { title: string }>): s
       return e.cached ? '' : `done ${name(e.node_id)} in ${e.ms.toFixed(1)} ms${e.files.length ? `: ${e.files.map((f) => f.filename).join(', ')}` : ''}`;
     case 'error':
       return `error: ${e.message}`;
+    case 'warning':
+      return `warning: ${e.message}`;
     case 'interrupted':
       return 'interrupted';
     default:

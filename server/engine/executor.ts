@@ -194,6 +194,9 @@ function makeContext(opts: ExecuteOptions, node: CompiledNode, key: string, file
     rng(seed) {
       return new Rng(seed ?? seedFromString(key));
     },
+    warn(message) {
+      sink.emit({ type: 'warning', prompt_id: promptId, node_id: node.id, message: `${node.title} (#${node.id}): ${message}` });
+    },
     addFile(ref) {
       files.push(ref);
     },

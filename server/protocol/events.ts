@@ -28,6 +28,7 @@ export type EngineEvent =
   | { type: 'node_done'; prompt_id: string; node_id: string; cached: boolean; ms: number; files: FileRef[] }
   | ({ type: 'error'; prompt_id: string } & NodeErrorInfo)
   | { type: 'interrupted'; prompt_id: string; node_id: string | null }
+  | { type: 'warning'; prompt_id: string; node_id: string; message: string }
   | { type: 'prompt_done'; prompt_id: string; status: PromptStatus; ms: number }
   | {
       type: 'preview';

@@ -112,7 +112,7 @@ describe('SUPIR Text Encode', () => {
   });
 
   it('reproduces the official conditioner: caption + a_prompt (no separator) and n_prompt', async () => {
-    const out = await runNode(TextEncodeSDXL, { model, caption: 'a photo of a cat', a_prompt: SUPIR_A_PROMPT, n_prompt: SUPIR_N_PROMPT, separator: 'none' }, ctx());
+    const out = await runNode(TextEncodeSDXL, { model, caption: 'a photo of a cat', a_prompt: SUPIR_A_PROMPT, n_prompt: SUPIR_N_PROMPT, separator: 'none', long_prompts: false }, ctx());
     const [pos, neg] = [out.positive, out.negative] as [Conditioning, Conditioning];
     expect(pos.crossattn.shape).toEqual([1, 77, 128]);
     expect(pos.vector.shape).toEqual([1, 32 + 6 * 16]);
@@ -125,12 +125,29 @@ describe('SUPIR Text Encode', () => {
     expectClose('pipeline uc.vector sizes', neg.vector.data.subarray(32), pipeline.tensor('uc.vector').data.subarray(32), 5e-4, 0);
   });
 
-  it('cuts long prompts at 75 tokens as the official tokenizers do', async () => {
+  it('cuts long prompts at 75 tokens as the official tokenizers do, and warns', async () => {
     const prompts = text.json['prompts'] as Array<{ name: string; text: string }>;
     const long = prompts[index('long_120')]!.text;
-    const out = await runNode(TextEncodeSDXL, { model, caption: '', a_prompt: long, n_prompt: prompts[index('boundary_76')]!.text, separator: 'none' }, ctx());
+    const c = ctx();
+    const out = await runNode(TextEncodeSDXL, { model, caption: '', a_prompt: long, n_prompt: prompts[index('boundary_76')]!.text, separator: 'none', long_prompts: false }, c);
     expectClose('text long_120 crossattn', (out.positive as Conditioning).crossattn.data, row('crossattn', index('long_120'), 77 * 128), 1e-4);
     expectClose('text boundary_76 crossattn', (out.negative as Conditioning).crossattn.data, row('crossattn', index('boundary_76'), 77 * 128), 1e-4);
+    expect(c.warnings).toHaveLength(2);
+    expect(c.warnings[0]).toMatch(/positive prompt .* longer than 75 tokens and was cut; turn on long_prompts/);
+  });
+
+  it('with long_prompts encodes every token in 75-token chunks, padding the shorter text', async () => {
+    const prompts = text.json['prompts'] as Array<{ name: string; text: string }>;
+    const long = prompts[index('long_120')]!.text;
+    const c = ctx();
+    const out = await runNode(TextEncodeSDXL, { model, caption: '', a_prompt: long, n_prompt: 'blurry', separator: 'none', long_prompts: true }, c);
+    const [pos, neg] = [out.positive, out.negative] as [Conditioning, Conditioning];
+    expect(c.warnings).toEqual([]);
+    expect(pos.crossattn.shape).toEqual([1, 154, 128]);
+    expect(neg.crossattn.shape).toEqual([1, 154, 128]);
+    // The first chunk is exactly the cut prompt: start, its first 75 tokens, end.
+    expectClose('long first chunk', pos.crossattn.data.subarray(0, 77 * 128), row('crossattn', index('long_120'), 77 * 128), 1e-4);
+    expectClose('long pooled (first chunk)', pos.vector.data.subarray(0, 32), row('bigg_pooled', index('long_120'), 32), 1e-4);
   });
 });
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { textConditioning, tokenBatches } from '../../nodes/supir/lib/text-conditioning.ts';
+import { textConditioning, tokenChunks } from '../../nodes/supir/lib/text-conditioning.ts';
 import { GraphBuilder } from '../../server/models/onnx/builder.ts';
 import { eotRows } from '../../server/models/supir/text-blocks.ts';
 import { BIGG_PREFIX, bigGConfig, CLIP_L_PREFIX, compileBigG, compileClipL } from '../../server/models/supir/text-encoders.ts';
@@ -52,7 +52,7 @@ beforeAll(async () => {
 describe('SDXL text encoders (golden text_encoders, 12 prompts, tiny CLIP-L + bigG)', () => {
   it('tokenizes every prompt to the recorded ids of both tokenizers', async () => {
     const tok = await ClipTokenizer.load(path.join(GOLDEN_DIR, 'tokenizer_bpe_simple_vocab_16e6.txt.gz'));
-    const ids = tokenBatches(tok, texts);
+    const ids = tokenChunks(tok, texts, false);
     expect(Array.from(ids.clipL, Number)).toEqual(golden.ints('tokens_clip_l'));
     expect(Array.from(ids.bigG, Number)).toEqual(golden.ints('tokens_bigg'));
   });

@@ -13,6 +13,7 @@ export interface FakeContext extends NodeContext {
   readonly files: FileRef[];
   readonly previews: ImageTensor[];
   readonly progressCalls: Array<[number, number]>;
+  readonly warnings: string[];
   /** Makes the next progress / checkAborted call throw, as an interrupt would. */
   abort(): void;
 }
@@ -22,6 +23,7 @@ export function fakeContext(env: NodeEnv, overrides: Partial<NodeContext> = {}):
   const files: FileRef[] = [];
   const previews: ImageTensor[] = [];
   const progressCalls: Array<[number, number]> = [];
+  const warnings: string[] = [];
   const checkAborted = (): void => {
     if (controller.signal.aborted) throw new InterruptedError();
   };
@@ -34,7 +36,11 @@ export function fakeContext(env: NodeEnv, overrides: Partial<NodeContext> = {}):
     files,
     previews,
     progressCalls,
+    warnings,
     abort: () => controller.abort(),
+    warn(message) {
+      warnings.push(message);
+    },
     progress(value, max) {
       checkAborted();
       progressCalls.push([value, max]);

@@ -163,6 +163,8 @@ export class Studio {
     else if (event.type === 'prompt_start') {
       this.queue.markStarted(event.prompt_id, event.number);
       this.queue.scheduleQueueRefresh();
+    } else if (event.type === 'warning') {
+      this.errors.notify('info', event.message);
     } else if (event.type === 'prompt_done') {
       this.queue.markFinished(event.prompt_id);
       this.queue.scheduleHistoryRefresh();

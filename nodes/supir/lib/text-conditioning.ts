@@ -8,7 +8,7 @@
  */
 import { StudioError } from '../../api/errors.ts';
 import { sdxlVector, SDXL_SIZE_OUTDIM, type SizeCondition } from './size-embedding.ts';
-import { CLIP_CONTEXT, type ClipTokenizer } from './tokenizer.ts';
+import { CLIP_CHUNK, CLIP_CONTEXT, CLIP_EOS, frameChunk, type ClipTokenizer } from './tokenizer.ts';
 
 /** SUPIR's default positive suffix (gradio_demo.py / test.py `a_prompt`, the yaml's `p_p`). */
 export const SUPIR_A_PROMPT =
@@ -25,15 +25,32 @@ export function positivePrompt(caption: string, aPrompt = SUPIR_A_PROMPT, separa
   return caption === '' ? aPrompt : `${caption}${separator}${aPrompt}`;
 }
 
-/** The `ids` inputs of both encoders for a batch of texts, each [N, 77] int64, row-major. */
-export function tokenBatches(tokenizer: ClipTokenizer, texts: readonly string[]): { clipL: BigInt64Array; bigG: BigInt64Array } {
-  const clipL = new BigInt64Array(texts.length * CLIP_CONTEXT);
-  const bigG = new BigInt64Array(texts.length * CLIP_CONTEXT);
-  texts.forEach((text, i) => {
-    clipL.set(tokenizer.hfIds(text).map(BigInt), i * CLIP_CONTEXT);
-    bigG.set(tokenizer.openClipIds(text).map(BigInt), i * CLIP_CONTEXT);
+/**
+ * Token rows for `texts`, `chunks` rows per text (text-major). Without `long`, one row per text,
+ * cut at 75 text tokens as the official code does (`truncated` says which texts lost words). With
+ * `long`, each text is split into 75-token chunks (each framed start…end), and texts with fewer
+ * chunks are padded with empty-prompt rows so that every text has the same token count, as other
+ * SDXL front ends do; the crossattn of a text is its rows concatenated along the token axis.
+ */
+export function tokenChunks(
+  tokenizer: ClipTokenizer,
+  texts: readonly string[],
+  long: boolean,
+): { clipL: BigInt64Array; bigG: BigInt64Array; chunks: number; truncated: boolean[] } {
+  const raw = texts.map((t) => ({ l: tokenizer.hfTokens(t), g: tokenizer.openClipTokens(t) }));
+  const truncated = raw.map((r) => Math.max(r.l.length, r.g.length) > CLIP_CHUNK);
+  const count = (r: { l: number[]; g: number[] }): number => Math.max(1, Math.ceil(Math.max(r.l.length, r.g.length) / CLIP_CHUNK));
+  const chunks = long ? Math.max(...raw.map(count)) : 1;
+  const clipL = new BigInt64Array(texts.length * chunks * CLIP_CONTEXT);
+  const bigG = new BigInt64Array(texts.length * chunks * CLIP_CONTEXT);
+  raw.forEach((r, i) => {
+    for (let k = 0; k < chunks; k++) {
+      const at = (i * chunks + k) * CLIP_CONTEXT;
+      clipL.set(frameChunk(r.l.slice(k * CLIP_CHUNK, (k + 1) * CLIP_CHUNK), CLIP_EOS).map(BigInt), at);
+      bigG.set(frameChunk(r.g.slice(k * CLIP_CHUNK, (k + 1) * CLIP_CHUNK), 0).map(BigInt), at);
+    }
   });
-  return { clipL, bigG };
+  return { clipL, bigG, chunks, truncated: long ? texts.map(() => false) : truncated };
 }
 
 /** The encoders' outputs for N texts, row-major. */

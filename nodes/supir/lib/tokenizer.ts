@@ -87,19 +87,29 @@ export class ClipTokenizer {
 
   /** HF CLIPTokenizer(text, truncation, max_length 77, padding 'max_length').input_ids. */
   hfIds(text: string): number[] {
+    return frameChunk(this.hfTokens(text), CLIP_EOS);
+  }
+
+  /** The text's ids as CLIPTokenizer makes them, before framing and truncation. */
+  hfTokens(text: string): number[] {
     const ids: number[] = [];
     for (const part of text.split(HF_SPECIAL_SPLIT)) {
       if (part === '<|startoftext|>') ids.push(CLIP_BOS);
       else if (part === '<|endoftext|>') ids.push(CLIP_EOS);
       else this.encode(whitespaceClean(fixText(part)).toLowerCase(), HF_PIECES, HF_SPECIALS, ids);
     }
-    return frame(ids, CLIP_EOS);
+    return ids;
   }
 
   /** open_clip.tokenize([text])[0]. */
   openClipIds(text: string): number[] {
+    return frameChunk(this.openClipTokens(text), 0);
+  }
+
+  /** The text's ids as open_clip makes them, before framing and truncation. */
+  openClipTokens(text: string): number[] {
     const basic = pythonHtmlUnescape(pythonHtmlUnescape(fixText(text))).replace(TRIM, '');
-    return frame(this.encode(whitespaceClean(basic).toLowerCase(), OPEN_CLIP_PIECES, OPEN_CLIP_SPECIALS, []), 0);
+    return this.encode(whitespaceClean(basic).toLowerCase(), OPEN_CLIP_PIECES, OPEN_CLIP_SPECIALS, []);
   }
 
   /** Appends the BPE ids of already-cleaned text; a piece that is a special spelling maps to its id. */
@@ -152,7 +162,11 @@ export class ClipTokenizer {
 }
 
 /** [bos] + ids + [eos], cut to 77 keeping the eos last (both libraries do), padded with `pad`. */
-function frame(textIds: number[], pad: number): number[] {
+/** Text ids per 77-token row: the rest is start, end and padding. */
+export const CLIP_CHUNK = CLIP_CONTEXT - 2;
+
+/** One 77-token row: start, up to 75 text ids (the rest cut), end, then `pad`. */
+export function frameChunk(textIds: readonly number[], pad: number): number[] {
   const ids = [CLIP_BOS, ...textIds.slice(0, CLIP_CONTEXT - 2), CLIP_EOS];
   while (ids.length < CLIP_CONTEXT) ids.push(pad);
   return ids;
