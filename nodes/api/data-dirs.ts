@@ -63,12 +63,13 @@ export function resolveInside(dirs: DataDirs, folder: DataFolder, name: string, 
   return target;
 }
 
-/** Lists files of a data folder (recursively, as relative names) whose extension is in `exts`. */
-export function listFiles(dirs: DataDirs, folder: DataFolder, exts: readonly string[]): string[] {
-  const base = dirs.folders[folder];
-  const out: string[] = [];
+/**
+ * Walks a data folder (hidden entries skipped): `visit` gets each entry with its relative name and
+ * says whether to descend into a folder. The one place that reads folder listings for pickers.
+ */
+export function walkFolder(dirs: DataDirs, folder: DataFolder, visit: (entry: fs.Dirent, rel: string, full: string) => boolean | void, maxDepth = 8): void {
   const walk = (dir: string, prefix: string, depth: number): void => {
-    if (depth > 8) return;
+    if (depth > maxDepth) return;
     let entries: fs.Dirent[];
     try {
       entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -77,11 +78,20 @@ export function listFiles(dirs: DataDirs, folder: DataFolder, exts: readonly str
     }
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;
-      if (e.isDirectory()) walk(path.join(dir, e.name), `${prefix}${e.name}/`, depth + 1);
-      else if (e.isFile() && exts.includes(path.extname(e.name).toLowerCase())) out.push(prefix + e.name);
+      const full = path.join(dir, e.name);
+      if (visit(e, prefix + e.name, full) === true && e.isDirectory()) walk(full, `${prefix}${e.name}/`, depth + 1);
     }
   };
-  walk(base, '', 0);
+  walk(dirs.folders[folder], '', 0);
+}
+
+/** Lists files of a data folder (recursively, as relative names) whose extension is in `exts`. */
+export function listFiles(dirs: DataDirs, folder: DataFolder, exts: readonly string[]): string[] {
+  const out: string[] = [];
+  walkFolder(dirs, folder, (e, rel) => {
+    if (e.isDirectory()) return true;
+    if (e.isFile() && exts.includes(path.extname(e.name).toLowerCase())) out.push(rel);
+  });
   return out.sort();
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { defineNode } from '../api/define.ts';
-import { resolveInside } from '../api/data-dirs.ts';
+import { resolveInside, walkFolder } from '../api/data-dirs.ts';
 import type { NodeEnv } from '../api/env.ts';
 import { InputError, StudioError } from '../api/errors.ts';
 import { combo } from '../api/widgets.ts';
@@ -18,23 +18,18 @@ export const PROVIDER_CHOICES = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
  * execute and its error tells the user how to make the pack instead of "not in the list".
  */
 export function listPacks(env: NodeEnv): string[] {
-  const base = env.dirs.folders.models;
   const found: string[] = [];
-  const walk = (dir: string, prefix: string, depth: number): void => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (!e.isDirectory() || e.name.startsWith('.')) continue;
-      const sub = path.join(dir, e.name);
-      if (fs.existsSync(path.join(sub, MANIFEST_FILE))) found.push(prefix + e.name);
-      else if (depth < 1) walk(sub, `${prefix}${e.name}/`, depth + 1);
-    }
-  };
-  walk(base, '', 0);
+  walkFolder(
+    env.dirs,
+    'models',
+    (e, rel, full) => {
+      if (!e.isDirectory()) return false;
+      if (!fs.existsSync(path.join(full, MANIFEST_FILE))) return true;
+      found.push(rel);
+      return false;
+    },
+    1,
+  );
   found.sort();
   return found.includes(DEFAULT_SUPIR_PACK) ? found : [...found, DEFAULT_SUPIR_PACK];
 }
