@@ -1,5 +1,6 @@
 /** `npm run bench`: prints each benchmark's figures, as ratios against a baseline of the same run. */
 import { measureConvert } from './convert.ts';
+import { measureDegrade } from './degrade.ts';
 import { measureExecutorOverhead } from './executor-overhead.ts';
 import { measureSupirStep } from './supir-step.ts';
 import { measureUpscale } from './upscale.ts';
@@ -20,6 +21,9 @@ await measureSupirStep((line) => process.stdout.write(`${line}\n`));
 
 process.stdout.write('\nSUPIR checkpoint conversion:\n');
 await measureConvert((line) => process.stdout.write(`${line}\n`));
+
+process.stdout.write('\nReal-ESRGAN second-order degradation:\n');
+await measureDegrade((line) => process.stdout.write(`${line}\n`));
 
 process.stdout.write('\nx4 upscaling (tiled: 2x2 tiles overlapping by 16 px):\n');
 await measureUpscale((line) => process.stdout.write(`${line}\n`));

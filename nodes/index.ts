@@ -1,5 +1,6 @@
 import type { AnyNodeDefinition } from './api/define.ts';
 import ImageCrop from './image/crop.ts';
+import DegradeRealESRGAN from './degrade/degrade.ts';
 import LoadImage from './image/load.ts';
 import PreviewImage from './image/preview.ts';
 import ImageResize from './image/resize.ts';
@@ -28,6 +29,7 @@ export const catalogue: AnyNodeDefinition[] = [
   PreviewImage,
   ImageResize,
   ImageCrop,
+  DegradeRealESRGAN,
   TileImage,
   MergeTiles,
   LoadUpscaleModel,

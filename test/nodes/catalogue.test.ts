@@ -9,7 +9,7 @@ import { fakeContext, runNode, tempEnv } from '../support/fake-context.ts';
 describe('catalogue', () => {
   it('lists every node once, in menu order', () => {
     expect(catalogue.map((n) => n.id)).toEqual([
-      'LoadImage', 'SaveImage', 'PreviewImage', 'ImageResize', 'ImageCrop',
+      'LoadImage', 'SaveImage', 'PreviewImage', 'ImageResize', 'ImageCrop', 'DegradeRealESRGAN',
       'TileImage', 'MergeTiles', 'LoadUpscaleModel', 'UpscaleImage',
       'LoadSupirModel', 'SupirResize', 'SupirStage1', 'TextEncodeSDXL', 'SupirEncode', 'SupirSample', 'SupirDecode', 'ColourFix',
       'PrimitiveSeed', 'PrimitiveInt', 'PrimitiveFloat', 'PrimitiveText',
