@@ -18,6 +18,7 @@ import SupirResize from './supir/resize.ts';
 import SupirStage1 from './supir/stage1.ts';
 import SupirSample from './supir/sample.ts';
 import TextEncodeSDXL from './supir/text-encode.ts';
+import CaptionVLM from './caption/caption.ts';
 
 /**
  * Every node the studio offers, in the order the editor's menus list them. Explicit rather than
@@ -38,6 +39,7 @@ export const catalogue: AnyNodeDefinition[] = [
   SupirResize,
   SupirStage1,
   TextEncodeSDXL,
+  CaptionVLM,
   SupirEncode,
   SupirSample,
   SupirDecode,

@@ -139,7 +139,7 @@ function tiled(network: BatchedDenoiser<DenoiserCond>, full: DenoiserCond, args:
   const windows = latentWindows(control.h, control.w, args.tile_size, args.tile_stride);
   for (const input of ['positive', 'negative'] as const) {
     const per = args[input].perTile;
-    if (per && per.length !== windows.length) throw new InputError(input, `has ${per.length} per-tile prompts; tile_size ${args.tile_size} / stride ${args.tile_stride} gives ${windows.length} tiles`);
+    if (per && per.length !== windows.length) throw new InputError(input, `has ${per.length} per-tile prompts; tile_size ${args.tile_size} / stride ${args.tile_stride} gives ${windows.length} tiles (per-tile captions must be made with this tile_size and tile_stride)`);
   }
   const pos = args.positive.perTile;
   const neg = args.negative.perTile;

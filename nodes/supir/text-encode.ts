@@ -3,6 +3,7 @@ import { StudioError } from '../api/errors.ts';
 import type { TensorData } from '../api/runtime.ts';
 import type { Conditioning } from '../api/sockets.ts';
 import { boolean, combo, string } from '../api/widgets.ts';
+import { parseCaptionList } from '../caption/captions.ts';
 import type { PackManifest } from './lib/pack-manifest.ts';
 import { openComponent, packOf, packTokenizer } from './lib/pack-session.ts';
 import { SDXL_SIZE_OUTDIM, SUPIR_SIZE_CONDITION } from './lib/size-embedding.ts';
@@ -44,24 +45,37 @@ export default defineNode({
   displayName: 'SUPIR Text Encode',
   category: 'supir',
   description:
-    "SDXL text conditioning as SUPIR builds it: positive = caption + a_prompt, negative = n_prompt. Each text is cut at 75 tokens (about 50-60 words), as in the official code, with a warning; long_prompts encodes longer texts in 75-token chunks instead.",
-  inputs: { model: { type: 'MODEL' } },
+    "SDXL text conditioning as SUPIR builds it: positive = caption + a_prompt, negative = n_prompt; with tile_captions linked, one positive per sampler tile. Each text is cut at 75 tokens (about 50-60 words), as in the official code, with a warning; long_prompts encodes longer texts in 75-token chunks instead.",
+  inputs: {
+    model: { type: 'MODEL' },
+    tile_captions: {
+      type: 'STRING',
+      optional: true,
+      description:
+        "One caption per SUPIR Sample tile, as a JSON array (Caption (vision LLM)'s captions output with the sampler's tile_size and tile_stride): each tile's positive prompt is its caption + a_prompt. Used by tiled sampling only.",
+    },
+  },
   widgets: {
-    caption: string({ default: '', multiline: true, description: 'A description of the image (e.g. from a captioner); may be empty.' }),
+    caption: string({ default: '', multiline: true, description: 'A description of the image; empty = no caption. Link a Caption (vision LLM) or Text node here to fill it.' }),
     a_prompt: string({ default: SUPIR_A_PROMPT, multiline: true, description: 'Appended to the caption: quality words.' }),
     n_prompt: string({ default: SUPIR_N_PROMPT, multiline: true, description: 'What the result should not look like.' }),
     separator: combo({ options: Object.keys(SEPARATORS), default: 'none', description: 'Between caption and a_prompt; the official code uses none.' }),
     long_prompts: boolean({ default: false, description: 'Encode texts over 75 tokens in 75-token chunks (concatenated) instead of cutting them; off = the official behaviour.' }),
   },
   outputs: { positive: 'CONDITIONING', negative: 'CONDITIONING' },
-  async execute({ model, caption, a_prompt, n_prompt, separator, long_prompts }, ctx) {
+  async execute({ model, caption, tile_captions, a_prompt, n_prompt, separator, long_prompts }, ctx) {
     const manifest = packOf(model);
     const tokenizer = await packTokenizer(model, manifest);
-    const texts = [positivePrompt(caption, a_prompt, SEPARATORS[separator as keyof typeof SEPARATORS] ?? ''), n_prompt];
+    const sep = SEPARATORS[separator as keyof typeof SEPARATORS] ?? '';
+    const tiles = tile_captions === undefined ? [] : parseCaptionList(tile_captions, 'tile_captions');
+    // One batch through the encoders: positive, negative, then each tile's positive.
+    const texts = [positivePrompt(caption, a_prompt, sep), n_prompt, ...tiles.map((c) => positivePrompt(c, a_prompt, sep))];
     const ids = tokenChunks(tokenizer, texts, long_prompts);
-    ids.truncated.forEach((cut, i) => {
+    ids.truncated.slice(0, 2).forEach((cut, i) => {
       if (cut) ctx.warn(`the ${i === 0 ? 'positive prompt (caption + a_prompt)' : 'negative prompt'} is longer than 75 tokens and was cut; turn on long_prompts to keep all of it`);
     });
+    const cutTiles = ids.truncated.slice(2).filter(Boolean).length;
+    if (cutTiles > 0) ctx.warn(`${cutTiles} of the ${tiles.length} tile prompts (tile caption + a_prompt) are longer than 75 tokens and were cut; turn on long_prompts to keep all of them`);
     const rows = texts.length * ids.chunks;
     const dims = [rows, ids.clipL.length / rows];
     const opts = { signal: ctx.signal };
@@ -87,6 +101,8 @@ export default defineNode({
         vector: { data: cond.vector.slice(first * vec, (first + 1) * vec), shape: [1, vec] },
       };
     };
-    return { positive: row(0), negative: row(1) };
+    const positive = row(0);
+    if (tiles.length > 0) positive.perTile = tiles.map((_, j) => row(2 + j));
+    return { positive, negative: row(1) };
   },
 });

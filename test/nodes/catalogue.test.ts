@@ -11,7 +11,7 @@ describe('catalogue', () => {
     expect(catalogue.map((n) => n.id)).toEqual([
       'LoadImage', 'SaveImage', 'PreviewImage', 'ImageResize', 'ImageCrop', 'DegradeRealESRGAN',
       'TileImage', 'MergeTiles', 'LoadUpscaleModel', 'UpscaleImage',
-      'LoadSupirModel', 'SupirResize', 'SupirStage1', 'TextEncodeSDXL', 'SupirEncode', 'SupirSample', 'SupirDecode', 'ColourFix',
+      'LoadSupirModel', 'SupirResize', 'SupirStage1', 'TextEncodeSDXL', 'CaptionVLM', 'SupirEncode', 'SupirSample', 'SupirDecode', 'ColourFix',
       'PrimitiveSeed', 'PrimitiveInt', 'PrimitiveFloat', 'PrimitiveText',
     ]);
   });
