@@ -1,4 +1,7 @@
 import type { AnyNodeDefinition } from './api/define.ts';
+import ImageGrid from './compare/grid.ts';
+import ImageMetrics from './compare/metrics.ts';
+import Sweep from './compare/sweep.ts';
 import ImageCrop from './image/crop.ts';
 import DegradeRealESRGAN from './degrade/degrade.ts';
 import LoadImage from './image/load.ts';
@@ -44,5 +47,8 @@ export const catalogue: AnyNodeDefinition[] = [
   SupirSample,
   SupirDecode,
   ColourFix,
+  Sweep,
+  ImageGrid,
+  ImageMetrics,
   ...primitiveNodes,
 ];

@@ -15,6 +15,8 @@ export interface StudioHook {
   readonly events: EngineEvent[];
   /** 0..1: nodes done / nodes to run of the running (or last) prompt, with the running node's share. */
   overallProgress(): number;
+  /** The image viewer's state (open, compare, layout), to drive it without a run. */
+  readonly viewer: Studio['viewer'];
 }
 
 declare global {
@@ -40,6 +42,9 @@ export function installTestHook(studio: Studio): () => void {
       return studio.events;
     },
     overallProgress: () => studio.overallProgress,
+    get viewer() {
+      return studio.viewer;
+    },
   };
   window.__studio = hook;
   return () => {

@@ -4,11 +4,17 @@ import type { SocketType, SocketValueMap } from './sockets.ts';
 import type { ImageTensor } from './tensor.ts';
 import type { FileRef } from './file-ref.ts';
 import type { WidgetSpec, WidgetValue } from './widgets.ts';
+import type { Branch } from './branch.ts';
 
 export interface InputSpec {
   type: SocketType;
   optional?: boolean;
   description?: string;
+  /**
+   * Receives every branch of a sweep as a list (`Branch[]`) instead of being copied per branch: the
+   * point where a swept chain comes back together (Grid, Metrics). A plain link gives one branch.
+   */
+  gather?: boolean;
 }
 
 export type InputSpecs = Record<string, InputSpec>;
@@ -16,10 +22,13 @@ export type WidgetSpecs = Record<string, WidgetSpec>;
 export type OutputSpecs = Record<string, SocketType>;
 
 export type { FileRef };
+export type { Branch, BranchCoord } from './branch.ts';
 
 /** Values a node's `execute` receives: linked inputs and widgets, by name. */
+type InputValueOf<S extends InputSpec> = S['gather'] extends true ? Array<Branch<SocketValueMap[S['type']]>> : SocketValueMap[S['type']];
+
 export type NodeArgs<I extends InputSpecs, W extends WidgetSpecs> = {
-  [K in keyof I]: I[K]['optional'] extends true ? SocketValueMap[I[K]['type']] | undefined : SocketValueMap[I[K]['type']];
+  [K in keyof I]: I[K]['optional'] extends true ? InputValueOf<I[K]> | undefined : InputValueOf<I[K]>;
 } & { [K in keyof W]: WidgetValue<W[K]> };
 
 export type NodeOutputs<O extends OutputSpecs> = { [K in keyof O]: SocketValueMap[O[K]] };
@@ -59,6 +68,11 @@ export interface NodeDefinition<
   outputs: O;
   /** Output nodes are where execution starts: only their ancestors run. */
   output?: boolean;
+  /**
+   * Configures a sweep instead of running: validation expands the graph into one branch per
+   * combination of its value lists (server/engine/sweep.ts); `execute` is never called.
+   */
+  sweep?: boolean;
   /** Gives different results for the same inputs (e.g. reads the clock): never cached. */
   nondeterministic?: boolean;
   /** Changes when something outside the inputs changes (a loaded file's content hash). */

@@ -10,4 +10,12 @@ export interface FileRef {
   kind: 'image';
   width?: number;
   height?: number;
+  /** Numbers behind the image, when it shows a table (Metrics): the editor offers them as CSV/JSON. */
+  table?: TableData;
+}
+
+/** A small table: column names and rows of cells (null where a value does not apply). */
+export interface TableData {
+  columns: string[];
+  rows: Array<Array<string | number | null>>;
 }

@@ -7,7 +7,8 @@ import { checkWidgetValue, describe } from '../../nodes/api/widgets.ts';
 import type { OutputCache } from './cache.ts';
 import type { EventSink, NodeErrorInfo, PromptStatus } from './events.ts';
 import { computeKeys, FingerprintError } from './keys.ts';
-import type { CompiledGraph, CompiledNode } from './validate.ts';
+import { nodeSources, type CompiledGraph, type CompiledNode } from './validate.ts';
+import { branchLabel, type Branch } from '../../nodes/api/branch.ts';
 
 export type PreviewEncoder = (image: ImageTensor) => Promise<{ format: 'jpeg' | 'png'; bytes: Uint8Array; width: number; height: number }>;
 
@@ -80,6 +81,17 @@ export async function executeGraph(opts: ExecuteOptions): Promise<PromptResult> 
     if (cachedSet.has(id)) continue;
     const node = graph.nodes.get(id)!;
     if (signal.aborted) return interrupted(id);
+    // Two nodes of one run with the same content (sweep branches that differ only downstream, or
+    // duplicated values) run once: the second finds the first's result in the cache.
+    const earlier = cache.get(keys.get(id)!);
+    if (earlier) {
+      values.set(id, earlier.outputs);
+      result.cached.push(id);
+      if (earlier.files.length > 0) result.outputs[id] = earlier.files;
+      sink.emit({ type: 'node_done', prompt_id: promptId, node_id: id, cached: true, ms: 0, files: earlier.files });
+      release(node);
+      continue;
+    }
     let args: Record<string, unknown> = {};
     try {
       args = gatherArgs(graph, node, values, opts.env);
@@ -104,13 +116,18 @@ export async function executeGraph(opts: ExecuteOptions): Promise<PromptResult> 
       if (err instanceof InterruptedError || (signal.aborted && isAbortError(err))) return interrupted(id);
       return fail(node, err, args);
     }
-    for (const [src] of Object.values(node.links)) {
+    release(node);
+  }
+  return finish('success');
+
+  /** Frees each input's value once its last consumer has run. */
+  function release(node: CompiledNode): void {
+    for (const [src] of nodeSources(node)) {
       const left = usesLeft.get(src)! - 1;
       usesLeft.set(src, left);
       if (left === 0) values.delete(src);
     }
   }
-  return finish('success');
 
   function interrupted(nodeId: string): PromptResult {
     sink.emit({ type: 'interrupted', prompt_id: promptId, node_id: nodeId });
@@ -151,13 +168,19 @@ function gatherArgs(
       if (reason) throw new InputError(name, `the linked value is not valid here: ${reason}`);
     }
   }
+  for (const [name, entries] of Object.entries(node.gathers)) {
+    args[name] = entries.map(({ link: [src, slot], coords }): Branch<unknown> => {
+      const outName = Object.keys(graph.nodes.get(src)!.def.outputs)[slot]!;
+      return { value: values.get(src)![outName], coords, label: branchLabel(coords) };
+    });
+  }
   return args;
 }
 
 function countUses(graph: CompiledGraph): Map<string, number> {
   const uses = new Map<string, number>(graph.order.map((id) => [id, 0]));
   for (const node of graph.nodes.values()) {
-    for (const [src] of Object.values(node.links)) uses.set(src, (uses.get(src) ?? 0) + 1);
+    for (const [src] of nodeSources(node)) uses.set(src, (uses.get(src) ?? 0) + 1);
   }
   return uses;
 }
@@ -207,7 +230,9 @@ function makeContext(opts: ExecuteOptions, node: CompiledNode, key: string, file
 function summarise(args: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(args)) {
-    if (value && typeof value === 'object' && 'data' in value && 'n' in value) {
+    if (Array.isArray(value) && value.every((v) => v && typeof v === 'object' && 'coords' in v)) {
+      out[name] = `${value.length} branch(es)`;
+    } else if (value && typeof value === 'object' && 'data' in value && 'n' in value) {
       const t = value as ImageTensor;
       out[name] = `tensor ${shapeOf(t)}`;
     } else if (typeof value === 'string') {

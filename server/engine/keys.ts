@@ -33,7 +33,11 @@ export async function computeKeys(graph: CompiledGraph, env: NodeEnv): Promise<M
         const [src, slot] = node.links[name]!;
         return [name, keys.get(src), slot];
       });
-    const signature = JSON.stringify([def.id, volatile ? randomUUID() : '', fingerprint, literals, links]);
+    // A gathering input's key covers each branch's producer and its coordinates (Grid labels them).
+    const gathers = Object.keys(node.gathers)
+      .sort()
+      .map((name) => [name, node.gathers[name]!.map((e) => [keys.get(e.link[0]), e.link[1], e.coords.map((c) => [c.axis, c.title, c.widget, c.value, c.index])])]);
+    const signature = JSON.stringify([def.id, volatile ? randomUUID() : '', fingerprint, literals, links, ...(gathers.length > 0 ? [gathers] : [])]);
     keys.set(id, createHash('sha256').update(signature).digest('base64url'));
   }
   return keys;

@@ -1,4 +1,10 @@
+import type { LinkRef } from '../protocol/prompt.ts';
 import type { CompiledNode } from './validate.ts';
+
+/** Every link a node reads, plain and gathered: what planning, caching and freeing follow. */
+export function nodeSources(node: Pick<CompiledNode, 'links' | 'gathers'>): LinkRef[] {
+  return [...Object.values(node.links), ...Object.values(node.gathers).flatMap((entries) => entries.map((e) => e.link))];
+}
 
 /**
  * Topological order of the nodes, choosing among ready nodes the one closest to an output (then
@@ -8,7 +14,7 @@ export function planOrder(nodes: Map<string, CompiledNode>, outputs: string[]): 
   const consumers = new Map<string, string[]>();
   const pending = new Map<string, number>();
   for (const [id, node] of nodes) {
-    const sources = new Set(Object.values(node.links).map(([src]) => src));
+    const sources = new Set(nodeSources(node).map(([src]) => src));
     pending.set(id, sources.size);
     for (const src of sources) consumers.set(src, [...(consumers.get(src) ?? []), id]);
   }
@@ -44,7 +50,7 @@ function distancesToOutputs(nodes: Map<string, CompiledNode>, outputs: string[])
   for (let d = 1; frontier.length > 0; d++) {
     const next: string[] = [];
     for (const id of frontier) {
-      for (const [src] of Object.values(nodes.get(id)!.links)) {
+      for (const [src] of nodeSources(nodes.get(id)!)) {
         if (!distance.has(src) && nodes.has(src)) {
           distance.set(src, d);
           next.push(src);

@@ -6,6 +6,9 @@ import { isLink, type ApiPrompt, type LinkRef } from '../protocol/prompt.ts';
 import type { IssueCode, ValidationIssue } from '../protocol/validation.ts';
 import type { NodeRegistry } from './registry.ts';
 import { planOrder } from './plan.ts';
+export { nodeSources } from './plan.ts';
+import { BRANCH_SEPARATOR, expandSweep, sweepAxes, type SweepWidgets } from './sweep.ts';
+import type { BranchCoord } from '../../nodes/api/branch.ts';
 
 export { ISSUE_CODES, type IssueCode, type ValidationIssue } from '../protocol/validation.ts';
 
@@ -17,7 +20,17 @@ export interface CompiledNode {
   literals: Record<string, unknown>;
   /** Inputs and widgets fed by links. */
   links: Record<string, LinkRef>;
+  /** Gathering inputs (`gather: true`): every branch that reaches them, with its coordinates. */
+  gathers: Record<string, GatherLink[]>;
+  /** For a node copied per sweep branch: the id of the node it was copied from. */
+  branchOf?: string;
 }
+
+export interface GatherLink {
+  link: LinkRef;
+  coords: BranchCoord[];
+}
+
 
 /** A graph proven runnable: every node in `order` is an ancestor of an output node. */
 export interface CompiledGraph {
@@ -44,6 +57,12 @@ export function compilePrompt(prompt: ApiPrompt, registry: NodeRegistry, env: No
     });
   }
   const needed = ancestorsOf(prompt, outputs);
+  const sweeps = ids.filter((id) => registry.get(prompt[id]!.class_type)?.sweep === true);
+  if (sweeps.length > 1) {
+    for (const id of sweeps.slice(1)) {
+      errors.push({ node_id: id, node_type: prompt[id]!.class_type, code: 'bad_value', message: `only one Sweep per graph (node ${sweeps[0]} is the first); give it a y axis for a second setting` });
+    }
+  }
   const nodes = new Map<string, CompiledNode>();
   for (const id of ids) {
     if (!needed.has(id)) continue;
@@ -71,6 +90,22 @@ export function compilePrompt(prompt: ApiPrompt, registry: NodeRegistry, env: No
     });
   }
   if (errors.length > 0) return { ok: false, errors };
+  if (sweeps.length === 1) {
+    const id = sweeps[0]!;
+    const node = prompt[id]!;
+    const def = registry.get(node.class_type)!;
+    const sweep = compileNode(id, node.class_type, node.inputs, node._meta?.title, def, prompt, registry, env, errors);
+    const clash = [...nodes.keys()].find((n) => n.includes(BRANCH_SEPARATOR));
+    if (clash) errors.push({ node_id: clash, code: 'bad_value', message: `node id '${clash}' contains '${BRANCH_SEPARATOR}', which a sweep uses to number its branches` });
+    if (errors.length > 0) return { ok: false, errors };
+    const issue = (input: string, message: string, code: IssueCode = 'bad_value'): void => {
+      errors.push({ node_id: id, node_type: node.class_type, input, code, message: `${sweep.title}: ${message}` });
+    };
+    const axes = sweepAxes(sweep.literals as unknown as SweepWidgets, nodes, env, issue);
+    if (errors.length > 0) return { ok: false, errors };
+    const expanded = expandSweep(nodes, outputs, axes);
+    return { ok: true, graph: { nodes: expanded.nodes, outputs: expanded.outputs, order: planOrder(expanded.nodes, expanded.outputs) } };
+  }
   return { ok: true, graph: { nodes, outputs, order: planOrder(nodes, outputs) } };
 }
 
@@ -90,6 +125,7 @@ function compileNode(
   };
   const literals: Record<string, unknown> = {};
   const links: Record<string, LinkRef> = {};
+  const gathers: Record<string, GatherLink[]> = {};
   for (const name of Object.keys(given)) {
     if (!(name in def.inputs) && !(name in def.widgets)) {
       issue(name, 'unknown_input', `'${def.displayName}' has no input or widget named '${name}'`);
@@ -117,6 +153,10 @@ function compileNode(
       if (!spec.optional) issue(name, 'missing_input', `required ${spec.type} input '${name}' is not connected`);
     } else if (isLink(value)) {
       checkLink(name, value, spec.type);
+      if (spec.gather && links[name]) {
+        gathers[name] = [{ link: links[name], coords: [] }];
+        delete links[name];
+      }
     } else {
       issue(name, 'bad_value', `input '${name}' must be linked to a ${spec.type} output, got the constant ${describe(value)}`);
     }
@@ -141,7 +181,7 @@ function compileNode(
   if (widgetsOk && def.validate) {
     for (const [name, reason] of def.validate(literals as never, env)) issue(name, 'bad_value', `widget '${name}': ${reason}`);
   }
-  return { id, def, title: title ?? def.displayName, literals, links };
+  return { id, def, title: title ?? def.displayName, literals, links, gathers };
 }
 
 /** Nodes reachable backwards from `roots` over links to nodes that exist. */

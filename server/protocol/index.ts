@@ -21,5 +21,5 @@ export {
   type Workflow,
   type WorkflowNode,
 } from './workflow-schema.ts';
-export type { FileRef, DataFolder } from '../../nodes/api/file-ref.ts';
+export type { FileRef, DataFolder, TableData } from '../../nodes/api/file-ref.ts';
 export type { ErrorCode } from '../../nodes/api/errors.ts';

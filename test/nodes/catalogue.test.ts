@@ -12,6 +12,7 @@ describe('catalogue', () => {
       'LoadImage', 'SaveImage', 'PreviewImage', 'ImageResize', 'ImageCrop', 'DegradeRealESRGAN',
       'TileImage', 'MergeTiles', 'LoadUpscaleModel', 'UpscaleImage',
       'LoadSupirModel', 'SupirResize', 'SupirStage1', 'TextEncodeSDXL', 'CaptionVLM', 'SupirEncode', 'SupirSample', 'SupirDecode', 'ColourFix',
+      'Sweep', 'ImageGrid', 'ImageMetrics',
       'PrimitiveSeed', 'PrimitiveInt', 'PrimitiveFloat', 'PrimitiveText',
     ]);
   });

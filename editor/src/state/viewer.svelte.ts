@@ -9,6 +9,8 @@ export class ViewerState {
   mode = $state.raw<'single' | 'compare'>('single');
   a = $state.raw<ViewerImage | null>(null);
   b = $state.raw<ViewerImage | null>(null);
+  /** How two images are compared: under one A/B slider, or side by side with one shared zoom. */
+  layout = $state.raw<'slider' | 'side'>('slider');
   /** Which side the next pick from the strip goes to in compare mode. */
   slot = $state.raw<'a' | 'b'>('b');
 
@@ -55,6 +57,19 @@ export class ViewerState {
       this.b = image;
       this.slot = 'a';
     }
+  }
+
+  setLayout(layout: 'slider' | 'side'): void {
+    this.layout = layout;
+  }
+
+  /** Opens straight into compare mode with both images chosen (tests, and comparing two branches). */
+  compare(a: ViewerImage, b: ViewerImage): void {
+    this.a = a;
+    this.b = b;
+    this.image = a;
+    this.slot = 'a';
+    this.mode = 'compare';
   }
 
   swap(): void {

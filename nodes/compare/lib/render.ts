@@ -1,0 +1,146 @@
+/**
+ * Labelled grids and tables drawn with sharp: images composited on a canvas, text as an SVG
+ * overlay that librsvg renders (anti-aliased, any font fontconfig finds; DejaVu Sans is asked for
+ * first, then any sans-serif).
+ */
+import sharp, { type OverlayOptions } from 'sharp';
+import type { TableData } from '../../api/file-ref.ts';
+import { formatCell } from './table.ts';
+
+export const FONT_FAMILY = "'DejaVu Sans', 'Liberation Sans', Arial, sans-serif";
+export const MONO_FAMILY = "'DejaVu Sans Mono', 'Liberation Mono', monospace";
+
+/** Width of a text in DejaVu Sans, generously estimated (its average advance is about 0.55 em). */
+export function textWidth(text: string, fontSize: number, mono = false): number {
+  return Math.ceil(text.length * fontSize * (mono ? 0.61 : 0.6));
+}
+
+export function escapeXml(text: string): string {
+  return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
+}
+
+export interface Rect {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/** A label box with its lines of text, centred in the box. */
+export interface LabelBox extends Rect {
+  lines: string[];
+}
+
+export interface GridSpec {
+  cols: number;
+  rows: number;
+  cellW: number;
+  cellH: number;
+  gap: number;
+  fontSize: number;
+  /** One per column (widget name, value), or empty for no header row. */
+  colLabels: string[][];
+  /** One per row, or empty for no label column. */
+  rowLabels: string[][];
+}
+
+export interface GridLayout {
+  width: number;
+  height: number;
+  /** Row-major: cell (col, row) is cells[row * cols + col]. */
+  cells: Rect[];
+  colLabels: LabelBox[];
+  rowLabels: LabelBox[];
+}
+
+export const lineHeight = (fontSize: number): number => Math.round(fontSize * 1.3);
+
+/**
+ * Where everything goes: a header row of column labels above the cells, a column of row labels
+ * left of them, `gap` pixels around and between every cell. Pure, so it is tested on its own.
+ */
+export function gridLayout(s: GridSpec): GridLayout {
+  const pad = Math.round(s.fontSize * 0.6);
+  const lines = (labels: string[][]): number => Math.max(0, ...labels.map((l) => l.length));
+  const headerH = s.colLabels.length > 0 ? lines(s.colLabels) * lineHeight(s.fontSize) + 2 * pad : 0;
+  const labelW = s.rowLabels.length > 0 ? Math.max(...s.rowLabels.flat().map((t) => textWidth(t, s.fontSize))) + 2 * pad : 0;
+  const left = labelW + s.gap;
+  const top = headerH + s.gap;
+  const cells: Rect[] = [];
+  for (let r = 0; r < s.rows; r++) {
+    for (let c = 0; c < s.cols; c++) cells.push({ x: left + c * (s.cellW + s.gap), y: top + r * (s.cellH + s.gap), w: s.cellW, h: s.cellH });
+  }
+  const colLabels = s.colLabels.map((l, c) => ({ x: left + c * (s.cellW + s.gap), y: 0, w: s.cellW, h: headerH, lines: l }));
+  const rowLabels = s.rowLabels.map((l, r) => ({ x: 0, y: top + r * (s.cellH + s.gap), w: labelW, h: s.cellH, lines: l }));
+  return {
+    width: left + s.cols * (s.cellW + s.gap),
+    height: top + s.rows * (s.cellH + s.gap),
+    cells,
+    colLabels,
+    rowLabels,
+  };
+}
+
+/** SVG text elements for label boxes, each line centred horizontally, the block centred vertically. */
+export function labelSvg(boxes: LabelBox[], fontSize: number, colour: string): string {
+  const lh = lineHeight(fontSize);
+  const texts = boxes.flatMap((b) => {
+    const top = b.y + (b.h - b.lines.length * lh) / 2;
+    return b.lines.map((line, i) => {
+      const bold = i === 0 && b.lines.length > 1 ? ' font-weight="bold"' : '';
+      // Baseline at about 0.8 of the line box for DejaVu's ascent.
+      return `<text x="${b.x + b.w / 2}" y="${(top + i * lh + lh * 0.8).toFixed(1)}" text-anchor="middle"${bold}>${escapeXml(line)}</text>`;
+    });
+  });
+  return `<g font-family="${FONT_FAMILY}" font-size="${fontSize}" fill="${colour}">${texts.join('')}</g>`;
+}
+
+export interface Placed {
+  /** Interleaved 8-bit RGB. */
+  rgb: Buffer;
+  width: number;
+  height: number;
+  left: number;
+  top: number;
+}
+
+/** Composites images and an SVG overlay onto a canvas; returns interleaved 8-bit RGB. */
+export async function compose(width: number, height: number, background: string, images: Placed[], svgBody: string): Promise<Buffer> {
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${svgBody}</svg>`;
+  const layers: OverlayOptions[] = images.map((p) => ({ input: p.rgb, raw: { width: p.width, height: p.height, channels: 3 }, left: p.left, top: p.top }));
+  layers.push({ input: Buffer.from(svg), left: 0, top: 0 });
+  return sharp({ create: { width, height, channels: 3, background } })
+    .composite(layers)
+    .removeAlpha()
+    .raw()
+    .toBuffer();
+}
+
+/** A table drawn as a PNG: header row, zebra rows, numbers right-aligned, in a monospace font. */
+export async function renderTable(table: TableData, fontSize = 14): Promise<{ png: Buffer; width: number; height: number }> {
+  const cells = [table.columns, ...table.rows.map((r) => r.map(formatCell))];
+  const pad = Math.round(fontSize * 0.7);
+  const widths = table.columns.map((_, c) => Math.max(...cells.map((row) => textWidth(String(row[c] ?? ''), fontSize, true))) + 2 * pad);
+  const rowH = Math.round(fontSize * 1.8);
+  const width = widths.reduce((s, w) => s + w, 0);
+  const height = rowH * cells.length;
+  const parts: string[] = [`<rect width="${width}" height="${height}" fill="#ffffff"/>`, `<rect width="${width}" height="${rowH}" fill="#2b3440"/>`];
+  cells.forEach((row, r) => {
+    if (r > 0 && r % 2 === 0) parts.push(`<rect y="${r * rowH}" width="${width}" height="${rowH}" fill="#eef2f6"/>`);
+    let x = 0;
+    row.forEach((cell, c) => {
+      const numeric = r > 0 && typeof table.rows[r - 1]![c] === 'number';
+      const tx = numeric ? x + widths[c]! - pad : x + pad;
+      const fill = r === 0 ? '#ffffff' : '#1b1f24';
+      parts.push(
+        `<text x="${tx}" y="${(r * rowH + rowH * 0.68).toFixed(1)}" fill="${fill}"${numeric ? ' text-anchor="end"' : ''}${r === 0 ? ' font-weight="bold"' : ''}>${escapeXml(String(cell ?? ''))}</text>`,
+      );
+      x += widths[c]!;
+    });
+  });
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><g font-family="${MONO_FAMILY}" font-size="${fontSize}">${parts.join('')}</g></svg>`;
+  const png = await sharp(Buffer.from(svg)).removeAlpha().png().toBuffer();
+  return { png, width, height };
+}
+
+export { formatCell, toCsv } from './table.ts';
