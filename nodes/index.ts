@@ -1,9 +1,11 @@
 import type { AnyNodeDefinition } from './api/define.ts';
 import ImageGrid from './compare/grid.ts';
+import CompareImages from './compare/compare.ts';
 import ImageMetrics from './compare/metrics.ts';
 import Sweep from './compare/sweep.ts';
 import ImageCrop from './image/crop.ts';
 import DegradeRealESRGAN from './degrade/degrade.ts';
+import { degradeOpNodes } from './degrade/ops.ts';
 import LoadImage from './image/load.ts';
 import PreviewImage from './image/preview.ts';
 import ImageResize from './image/resize.ts';
@@ -34,6 +36,7 @@ export const catalogue: AnyNodeDefinition[] = [
   ImageResize,
   ImageCrop,
   DegradeRealESRGAN,
+  ...degradeOpNodes,
   TileImage,
   MergeTiles,
   LoadUpscaleModel,
@@ -50,5 +53,6 @@ export const catalogue: AnyNodeDefinition[] = [
   Sweep,
   ImageGrid,
   ImageMetrics,
+  CompareImages,
   ...primitiveNodes,
 ];

@@ -8,10 +8,13 @@ import type { NodeEnv } from '../nodes/api/env.ts';
 import { encodePreview } from '../nodes/image/codec.ts';
 import { catalogue } from '../nodes/index.ts';
 import { LruOutputCache, NodeRegistry, PromptQueue } from './engine/index.ts';
-import { resolveConfig, type ServerConfig, type ServerOptions } from './config.ts';
+import { resolveConfig, tokenRequired, type ServerConfig, type ServerOptions } from './config.ts';
+import { QueueJournal } from './engine/journal.ts';
+import { authGuard, loadOrCreateToken, type AuthOptions } from './http/auth.ts';
+import { jsonLimits } from './http/limits.ts';
 import type { ServerContext } from './http/context.ts';
 import { editorRouter } from './http/editor.ts';
-import { errorMiddleware } from './http/errors.ts';
+import { errorMiddleware, sendError } from './http/errors.ts';
 import { originGuard, type GuardOptions } from './http/guard.ts';
 import { historyRouter } from './http/history.ts';
 import { interruptRouter } from './http/interrupt.ts';
@@ -38,6 +41,10 @@ export interface StudioServer {
   config: ServerConfig;
   dirs: DataDirs;
   queue: PromptQueue;
+  /** The access token requests must carry, or undefined when none is required (loopback). */
+  token: string | undefined;
+  /** The address to open in a browser: with `?token=` when a token is required. */
+  openUrl: string;
   /** Stops the queue, drops websocket clients and closes the listener; safe to call twice. */
   close(): Promise<void>;
 }
@@ -55,6 +62,8 @@ export async function startServer(options: ServerOptions = {}, registry = new No
   const runtime = createRuntime({ provider: config.provider, memoryBudgetBytes: config.runtimeMemoryBytes });
   const env: NodeEnv = { dirs, limits: { maxPixels: config.limits.maxPixels }, runtime, models: createModelLibrary(dirs) };
   const cache = new LruOutputCache(config.cacheBytes);
+  const token = tokenRequired(config) ? (config.token ?? loadOrCreateToken(config.dataRoot)) : undefined;
+  const journal = config.persist ? new QueueJournal(path.join(dirs.root, 'state')) : undefined;
   const queue = new PromptQueue({
     registry,
     env,
@@ -62,13 +71,19 @@ export async function startServer(options: ServerOptions = {}, registry = new No
     encodePreview,
     historyLimit: config.historyLimit,
     maxPending: config.maxPending,
+    onRestart: config.onRestart,
+    ...(journal ? { journal } : {}),
   });
   const ctx: ServerContext = { config, dirs, env, registry, queue, cache };
 
   let port = config.port;
   const guard: GuardOptions = { host: config.host, port: () => port };
-  const server = http.createServer(createApp(ctx, guard));
-  const ws = attachWebSocketServer(server, { queue, guard });
+  const auth: AuthOptions = { token, port: () => port };
+  const server = http.createServer(createApp(ctx, guard, auth));
+  // Requests may not trickle in forever: headers within 20 s, a whole request within 5 minutes.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 300_000;
+  const ws = attachWebSocketServer(server, { queue, guard, auth });
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -80,24 +95,26 @@ export async function startServer(options: ServerOptions = {}, registry = new No
     });
   } catch (err) {
     // Port taken or address not available: leave nothing behind for the caller to clean up.
+    await queue.stop();
+    await journal?.close();
     await ws.close();
     await runtime.close();
     throw err;
   }
   port = (server.address() as AddressInfo).port;
   const url = `http://${urlHost(config.host)}:${port}`;
+  const openUrl = token === undefined ? url : `${url}/?token=${encodeURIComponent(token)}`;
   log.info(`SUPIR Studio listening on ${url} (data in ${dirs.root})`);
+  if (token !== undefined) log.info(`access token required (kept in ${path.join(dirs.root, 'state', 'access-token')}); open ${openUrl}`);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      queue.clearPending();
-      const running = queue.list().running;
-      if (running) {
-        queue.interrupt(running.id);
-        // Let the prompt unwind so that nothing writes into the data folders after close.
-        await Promise.race([queue.whenDone(running.id), delay(5000)]);
-      }
+      // Pending prompts stay in the journal; the running one is interrupted and, with a journal,
+      // left for the next start's restart policy. Waiting lets it unwind so that nothing writes
+      // into the data folders after close.
+      await Promise.race([queue.stop(), delay(5000)]);
+      await journal?.close();
       await ws.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -106,18 +123,19 @@ export async function startServer(options: ServerOptions = {}, registry = new No
       log.info('server closed');
     })());
 
-  return { url, port, config, dirs, queue, close };
+  return { url, port, config, dirs, queue, token, openUrl, close };
 }
 
-function createApp(ctx: ServerContext, guard: GuardOptions): express.Express {
+function createApp(ctx: ServerContext, guard: GuardOptions, auth: AuthOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLog);
   app.use(securityHeaders);
   app.use(originGuard(guard));
+  app.use(authGuard(auth));
   // Raw-body routes come before the JSON parser so that it never consumes an upload.
   app.use(uploadRouter(ctx));
-  app.use('/api', express.json({ limit: ctx.config.limits.maxJsonBytes }));
+  app.use('/api', requireJsonBody, express.json({ limit: ctx.config.limits.maxJsonBytes }), jsonLimits(ctx.config.limits));
   for (const router of [nodesRouter, promptRouter, queueRouter, interruptRouter, historyRouter, viewRouter, workflowsRouter, templatesRouter, systemRouter]) {
     app.use(router(ctx));
   }
@@ -129,6 +147,17 @@ function createApp(ctx: ServerContext, guard: GuardOptions): express.Express {
 const securityHeaders: RequestHandler = (_req, res, next) => {
   res.set({ 'X-Content-Type-Options': 'nosniff', 'X-Frame-Options': 'DENY', 'Referrer-Policy': 'no-referrer' });
   next();
+};
+
+/**
+ * Bodies of the JSON endpoints must say `application/json`. Besides being the API, this is a
+ * second line against cross-site requests: a page can only send that type after a CORS preflight,
+ * which this server never grants, while text/plain or form bodies need none.
+ */
+const requireJsonBody: RequestHandler = (req, res, next) => {
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+  if (!hasBody || req.is('application/json')) return next();
+  sendError(res, 415, 'BAD_INPUT', 'send the body as JSON with "Content-Type: application/json"');
 };
 
 const httpLog = createLogger('http');

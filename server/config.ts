@@ -12,7 +12,17 @@ export interface ServerLimits {
   maxUploadBytes: number;
   /** Largest JSON body (a prompt, a workflow), in bytes. */
   maxJsonBytes: number;
+  /** Most nodes one prompt or workflow may hold. */
+  maxNodes: number;
+  /** Longest string anywhere in a prompt or workflow body (a caption, a title), in characters. */
+  maxStringLength: number;
 }
+
+/** What happens at start-up to the prompt that was running when the server stopped. */
+export type RestartPolicy = 'fail' | 'requeue';
+
+/** Who may use the API: `auto` asks for the token only when bound to a non-loopback address. */
+export type AuthMode = 'auto' | 'token' | 'none';
 
 export interface ServerConfig {
   host: string;
@@ -31,6 +41,17 @@ export interface ServerConfig {
   provider: ProviderChoice;
   /** Estimated memory of open model sessions above which idle ones are closed. */
   runtimeMemoryBytes: number;
+  /**
+   * `auto` (default): a token is required when the server listens on anything but loopback;
+   * `token`: always required; `none`: never (only for a trusted network).
+   */
+  auth: AuthMode;
+  /** The token itself; by default read from (or generated into) `<dataRoot>/state/access-token`. */
+  token: string | undefined;
+  /** Keep the queue and history in `<dataRoot>/state` so that they survive a restart. */
+  persist: boolean;
+  /** `fail` (default): the interrupted prompt goes to the history as an error; `requeue`: it runs again once. */
+  onRestart: RestartPolicy;
 }
 
 /** What callers pass: any field may be left out, including single limits. */
@@ -49,7 +70,10 @@ export const TEMPLATES_DIR = path.join(REPO_ROOT, 'workflows');
 /** The template the editor opens on first start. */
 export const DEFAULT_TEMPLATE = 'restore-esrgan';
 
-/** Fills in defaults, reading SUPIR_STUDIO_DATA, SUPIR_MAX_PIXELS and SUPIR_PROVIDER from the environment. */
+/**
+ * Fills in defaults, reading SUPIR_STUDIO_DATA, SUPIR_MAX_PIXELS, SUPIR_PROVIDER, SUPIR_AUTH,
+ * SUPIR_TOKEN and SUPIR_ON_RESTART from the environment.
+ */
 export function resolveConfig(options: ServerOptions = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const config: ServerConfig = {
     host: options.host ?? '127.0.0.1',
@@ -59,6 +83,8 @@ export function resolveConfig(options: ServerOptions = {}, env: NodeJS.ProcessEn
       maxPixels: options.limits?.maxPixels ?? envNumber(env, 'SUPIR_MAX_PIXELS') ?? 64_000_000,
       maxUploadBytes: options.limits?.maxUploadBytes ?? 64 * MiB,
       maxJsonBytes: options.limits?.maxJsonBytes ?? 32 * MiB,
+      maxNodes: options.limits?.maxNodes ?? 2000,
+      maxStringLength: options.limits?.maxStringLength ?? 100_000,
     },
     cacheBytes: options.cacheBytes ?? 2 * 1024 * MiB,
     maxPending: options.maxPending ?? 1000,
@@ -67,7 +93,14 @@ export function resolveConfig(options: ServerOptions = {}, env: NodeJS.ProcessEn
     provider: options.provider ?? providerFromEnv(env),
     // Half the machine's memory: models beside the images, the cache and the OS.
     runtimeMemoryBytes: options.runtimeMemoryBytes ?? Math.floor(os.totalmem() / 2),
+    auth: options.auth ?? envChoice(env, 'SUPIR_AUTH', AUTH_MODES) ?? 'auto',
+    token: options.token ?? (env.SUPIR_TOKEN?.trim() || undefined),
+    persist: options.persist ?? true,
+    onRestart: options.onRestart ?? envChoice(env, 'SUPIR_ON_RESTART', RESTART_POLICIES) ?? 'fail',
   };
+  if (config.token !== undefined && !/^[\x21-\x7e]{16,256}$/.test(config.token)) {
+    throw new RangeError('the access token must be 16-256 printable ASCII characters without spaces');
+  }
   if (!(config.runtimeMemoryBytes > 0)) throw new RangeError(`runtimeMemoryBytes must be positive, got ${config.runtimeMemoryBytes}`);
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) {
     throw new RangeError(`port must be an integer in 0..65535, got ${config.port}`);
@@ -86,6 +119,21 @@ export function providerFromEnv(env: NodeJS.ProcessEnv = process.env): ProviderC
   if (!raw) return 'auto';
   if (!(PROVIDERS as readonly string[]).includes(raw)) throw new RangeError(`SUPIR_PROVIDER must be one of ${PROVIDERS.join(', ')}, got ${JSON.stringify(env.SUPIR_PROVIDER)}`);
   return raw as ProviderChoice;
+}
+
+const AUTH_MODES: readonly AuthMode[] = ['auto', 'token', 'none'];
+const RESTART_POLICIES: readonly RestartPolicy[] = ['fail', 'requeue'];
+
+/** Whether requests must carry the access token under this configuration. */
+export function tokenRequired(config: Pick<ServerConfig, 'auth' | 'host'>): boolean {
+  return config.auth === 'token' || (config.auth === 'auto' && !isLoopbackHost(config.host));
+}
+
+function envChoice<T extends string>(env: NodeJS.ProcessEnv, name: string, choices: readonly T[]): T | undefined {
+  const raw = env[name]?.trim().toLowerCase();
+  if (!raw) return undefined;
+  if (!(choices as readonly string[]).includes(raw)) throw new RangeError(`${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(env[name])}`);
+  return raw as T;
 }
 
 /** Whether `host` only accepts connections from this machine (and so needs the Host-header check). */

@@ -12,6 +12,10 @@ export interface FileRef {
   height?: number;
   /** Numbers behind the image, when it shows a table (Metrics): the editor offers them as CSV/JSON. */
   table?: TableData;
+  /** Which side of a pair the image is (Compare Images): the editor shows the two under an A/B slider. */
+  compare?: 'a' | 'b';
+  /** A short caption for the image, e.g. Compare Images' labels. */
+  label?: string;
 }
 
 /** A small table: column names and rows of cells (null where a value does not apply). */

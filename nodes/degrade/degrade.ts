@@ -1,15 +1,53 @@
 import { defineNode } from '../api/define.ts';
 import { InputError } from '../api/errors.ts';
-import { batchItem, createImage, type ImageTensor } from '../api/tensor.ts';
-import { boolean, combo, int, seed, string } from '../api/widgets.ts';
-import { degradeImage } from './lib/pipeline.ts';
-import { applyOverrides, PRESETS, presetConfig } from './lib/presets.ts';
+import { boolean, combo, float, int, seed, string, type FloatWidget, type IntWidget } from '../api/widgets.ts';
+import { applyOverrides, applySettingWidgets, FROM_PRESET, PRESETS, presetConfig, realEsrganConfig, SETTING_WIDGETS, SettingError, type DegradeConfig } from './lib/presets.ts';
+import { runBatch } from './run-batch.ts';
+
+/**
+ * One widget per main range (blur sigma, resize factor, noise, JPEG quality, per stage) and two
+ * probabilities. Each defaults to -1, which keeps the chosen preset's value: the preset fills in
+ * everything, the JSON `ranges` edit it, and every widget set to something else than -1 has the
+ * last word. The descriptions quote the Real-ESRGAN numbers.
+ */
+const REFERENCE = realEsrganConfig();
+const settingWidgets = Object.fromEntries(
+  SETTING_WIDGETS.map((w) => {
+    const spec = {
+      default: FROM_PRESET,
+      min: FROM_PRESET,
+      max: w.hi,
+      step: w.step,
+      description: `${w.description} -1: the preset's (Real-ESRGAN: ${w.get(REFERENCE)}).`,
+    };
+    return [w.name, w.kind === 'int' ? int(spec) : float(spec)];
+  }),
+) as Record<string, IntWidget | FloatWidget>;
+
+type Values = Record<string, unknown> & { preset: string; ranges: string };
+
+/** The preset, then the JSON edits, then the widgets; throws an InputError naming the culprit. */
+function settings(values: Values): DegradeConfig {
+  let base: DegradeConfig;
+  try {
+    base = applyOverrides(presetConfig(values.preset), values.ranges);
+  } catch (e) {
+    throw new InputError('ranges', (e as Error).message);
+  }
+  try {
+    return applySettingWidgets(base, values);
+  } catch (e) {
+    if (e instanceof SettingError) throw new InputError(e.widget, e.message);
+    throw e;
+  }
+}
 
 /**
  * Real-ESRGAN second-order degradation (blur, resize, noise, JPEG twice, then a final sinc and JPEG
  * in a random order), the synthetic low-quality inputs SUPIR, DiffBIR and Real-ESRGAN train on.
- * The ranges are the preset's (see lib/presets.ts); every draw comes from the seed, in the order
- * lib/pipeline.ts documents, and the `params` output lists them as JSON.
+ * The work runs in a worker thread (worker.ts), so the server stays responsive; every draw comes
+ * from the seed, in the order lib/pipeline.ts documents, and the `params` output lists them as JSON
+ * with the settings used.
  */
 export default defineNode({
   id: 'DegradeRealESRGAN',
@@ -17,7 +55,8 @@ export default defineNode({
   category: 'degrade',
   description:
     'Makes a realistic low-quality version of an image with the Real-ESRGAN second-order degradation ' +
-    '(random blur, resize, noise and JPEG, twice, then sinc and JPEG); params lists everything drawn.',
+    '(random blur, resize, noise and JPEG, twice, then sinc and JPEG); params lists everything drawn. ' +
+    'The preset sets every range; a range widget other than -1 overrides it.',
   inputs: { image: { type: 'IMAGE' } },
   widgets: {
     preset: combo({
@@ -25,7 +64,8 @@ export default defineNode({
       default: 'Real-ESRGAN (x4)',
       description:
         'Real-ESRGAN (x4): the published training ranges. light: milder ranges of our own. DiffBIR: the ' +
-        'Real-ESRGAN ranges, with the result resized back to the input size (bicubic).',
+        'Real-ESRGAN ranges, with the result resized back to the input size (bicubic). The range widgets ' +
+        'below override it where they are not -1.',
     }),
     seed: seed({ default: 0, description: 'Every random choice is drawn from this seed.' }),
     scale: int({ default: 4, min: 1, max: 16, description: 'The low-quality image is 1/scale of the input size.' }),
@@ -37,49 +77,45 @@ export default defineNode({
       default: false,
       description: 'Unsharp-mask the input first (51x51 Gaussian, sigma 8, weight 0.5), as Real-ESRGAN training does.',
     }),
+    ...settingWidgets,
     ranges: string({
       default: '',
       multiline: true,
       maxLength: 10_000,
       description:
-        'Optional JSON edits of the preset ranges, e.g. {"stage1": {"jpegRange": [60, 95], "noise": {"sigma": [1, 10]}}, ' +
-        '"stage2": {"blurProb": 0.5}, "finalSincProb": 0.5}. Stage keys: blurProb, resizeProb, resizeRange, jpegRange, ' +
-        'blur {sigmaX, sigmaY, betaGaussian, betaPlateau, sincProb}, noise {sigma, poissonScale, gaussianProb, grayProb}.',
+        'Optional JSON edits of the preset for what has no widget, e.g. {"stage1": {"resizeProb": [0.2, 0.7, 0.1], ' +
+        '"noise": {"grayProb": 0}}, "resizeFirstProb": 0.5}. Stage keys: blurProb, resizeProb, resizeRange, jpegRange, ' +
+        'blur {sigmaX, sigmaY, betaGaussian, betaPlateau, sincProb}, noise {sigma, poissonScale, gaussianProb, grayProb}. ' +
+        'Range widgets other than -1 win over these.',
     }),
   },
   outputs: { image: 'IMAGE', params: 'STRING' },
-  validate({ preset, ranges }) {
+  validate(values) {
     try {
-      applyOverrides(presetConfig(preset), ranges);
+      settings(values as Values);
       return [];
     } catch (e) {
-      return [['ranges', (e as Error).message]];
+      return [[(e as InputError).input, (e as Error).message.replace(/^input '[^']*': /, '')]];
     }
   },
-  async execute({ image, preset, seed: seedValue, scale, resize_back, sharpen_first, ranges }, ctx) {
+  async execute(args, ctx) {
+    const { image, preset, seed: seedValue, scale, resize_back, sharpen_first, ranges } = args;
     if (Math.floor(image.h / scale) < 1 || Math.floor(image.w / scale) < 1) {
       throw new InputError('scale', `a ${image.w}x${image.h} image is smaller than the scale ${scale}`);
     }
-    let base;
-    try {
-      base = applyOverrides(presetConfig(preset), ranges);
-    } catch (e) {
-      throw new InputError('ranges', (e as Error).message);
-    }
+    const base = settings(args as unknown as Values);
     const cfg = { ...base, resizeBack: base.resizeBack || resize_back, usm: sharpen_first };
-    const rng = ctx.rng(seedValue);
-    const results: ImageTensor[] = [];
-    const params: Record<string, unknown>[] = [];
-    for (let i = 0; i < image.n; i++) {
-      ctx.checkAborted();
-      const r = await degradeImage(batchItem(image, i), rng, cfg, scale, (step, total) => ctx.progress(i * total + step, image.n * total));
-      results.push(r.image);
-      params.push(r.params);
-    }
-    const first = results[0]!;
-    const out = createImage(image.n, first.c, first.h, first.w);
-    results.forEach((r, i) => out.data.set(r.data, i * r.data.length));
-    const drawn = { preset, seed: seedValue, scale, resizeBack: cfg.resizeBack, usm: cfg.usm, ranges: ranges.trim() ? JSON.parse(ranges) : null, images: params };
+    const { image: out, params } = await runBatch('degrade', image, seedValue, { cfg, scale }, ctx);
+    const drawn = {
+      preset,
+      seed: seedValue,
+      scale,
+      resizeBack: cfg.resizeBack,
+      usm: cfg.usm,
+      ranges: ranges.trim() ? JSON.parse(ranges) : null,
+      settings: { stage1: cfg.stage1, stage2: cfg.stage2, finalSincProb: cfg.finalSincProb, resizeFirstProb: cfg.resizeFirstProb },
+      images: params,
+    };
     return { image: out, params: JSON.stringify(drawn, null, 2) };
   },
 });

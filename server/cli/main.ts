@@ -5,8 +5,11 @@ import { runWorkflowFile } from './run.ts';
 
 const USAGE = `supir-studio — node-graph image restoration
 
-  supir-studio serve [--host 127.0.0.1] [--port 8188] [--data DIR]
-      Start the editor and API (same as npm start).
+  supir-studio serve [--host 127.0.0.1] [--port 8188] [--data DIR] [--auth auto|token|none]
+                     [--on-restart fail|requeue]
+      Start the editor and API (same as npm start). Bound to anything but loopback, it asks
+      for an access token (kept in DATA/state/access-token; open the printed address once).
+      --on-restart: what happens to the prompt that was running when the server stopped.
 
   supir-studio run WORKFLOW.json [--set NODE.WIDGET=VALUE ...] [--input FILE] [--out DIR]
                    [--data DIR] [--max-pixels N] [--json]
@@ -63,19 +66,38 @@ async function runCommand(args: string[]): Promise<number> {
 async function serveCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { host: { type: 'string' }, port: { type: 'string' }, data: { type: 'string' } },
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      data: { type: 'string' },
+      auth: { type: 'string' },
+      'on-restart': { type: 'string' },
+    },
   });
+  const auth = choice(values.auth, '--auth', ['auto', 'token', 'none'] as const);
+  const onRestart = choice(values['on-restart'], '--on-restart', ['fail', 'requeue'] as const);
   const { startServer } = await import('../app.ts');
   const server = await startServer({
     ...(values.host ? { host: values.host } : {}),
     ...(values.port ? { port: Number(values.port) } : {}),
     ...(values.data ? { dataRoot: values.data } : {}),
+    ...(auth ? { auth } : {}),
+    ...(onRestart ? { onRestart } : {}),
   });
   process.stdout.write(`SUPIR Studio is running at ${server.url}\n`);
+  if (server.token !== undefined) {
+    process.stdout.write(`Access token required. Open ${server.openUrl}\n(or send "Authorization: Bearer ${server.token}")\n`);
+  }
   const stop = (): void => void server.close().then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   return new Promise<number>(() => undefined);
+}
+
+function choice<T extends string>(value: string | undefined, flag: string, choices: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(value)) throw new StudioError('BAD_INPUT', `${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as T;
 }
 
 main(process.argv.slice(2)).then(

@@ -2,13 +2,20 @@ import { randomUUID } from 'node:crypto';
 import type { NodeEnv } from '../../nodes/api/env.ts';
 import type { OutputCache } from './cache.ts';
 import type { HistoryEntry, QueueItem } from '../protocol/history.ts';
-import { EventHub, type NodeErrorInfo } from './events.ts';
+import { EventHub, type EngineEvent, type EventSink, type NodeErrorInfo } from './events.ts';
 import { executeGraph, type PreviewEncoder } from './executor.ts';
+import type { JournalItem, QueueJournal, RunningMark } from './journal.ts';
+import { createLogger } from '../log.ts';
 import type { ApiPrompt } from '../protocol/prompt.ts';
 import type { NodeRegistry } from './registry.ts';
 import { compilePrompt, type CompiledGraph, type ValidationIssue } from './validate.ts';
 
 export type { HistoryEntry, QueueItem };
+
+const log = createLogger('queue');
+
+/** A prompt cut off by a restart is put back at most this many times (it may be what crashed it). */
+export const MAX_REQUEUES = 1;
 
 export interface SubmitRequest {
   prompt: ApiPrompt;
@@ -29,12 +36,18 @@ export interface QueueOptions {
   encodePreview?: PreviewEncoder;
   historyLimit?: number;
   maxPending?: number;
+  /** Keeps the queue and history on disk; what it holds is restored by the constructor. */
+  journal?: QueueJournal;
+  /** What a restart does with the prompt that was running: record it as failed, or run it again. */
+  onRestart?: 'fail' | 'requeue';
 }
 
 interface Pending extends QueueItem {
   graph: CompiledGraph;
   prompt: ApiPrompt;
   workflow: unknown;
+  order: number;
+  attempts: number;
 }
 
 /**
@@ -48,11 +61,20 @@ export class PromptQueue {
   private readonly waiters = new Map<string, Array<(entry: HistoryEntry) => void>>();
   private running: { item: Pending; abort: AbortController } | null = null;
   private counter = 0;
-  private pumping = false;
+  private draining = false;
+  /** The current (or last) run of drain(), awaited by stop(). */
+  private drained: Promise<void> = Promise.resolve();
+  private stopped = false;
+  /** Queue positions handed out so far: the front gets lower ones, the back higher ones. */
+  private lowOrder = 0;
+  private highOrder = 0;
 
-  constructor(private readonly opts: QueueOptions) {}
+  constructor(private readonly opts: QueueOptions) {
+    if (opts.journal) this.restore(opts.journal);
+  }
 
   submit(req: SubmitRequest): SubmitResult {
+    if (this.stopped) return { ok: false, reason: 'full', message: 'the server is shutting down' };
     const max = this.opts.maxPending ?? 1000;
     if (this.pending.length >= max) {
       return { ok: false, reason: 'full', message: `the queue already holds ${max} prompts; wait or cancel some` };
@@ -67,12 +89,32 @@ export class PromptQueue {
       graph: compiled.graph,
       prompt: req.prompt,
       workflow: req.workflow ?? null,
+      order: req.front ? --this.lowOrder : ++this.highOrder,
+      attempts: 0,
     };
     if (req.front) this.pending.unshift(item);
     else this.pending.push(item);
+    void this.opts.journal?.putItem(journalItem(item));
     this.emitStatus();
-    queueMicrotask(() => void this.pump());
+    queueMicrotask(() => this.pump());
     return { ok: true, id: item.id, number: item.number };
+  }
+
+  /** Resolves once what is known about prompt `id` is on disk (at once without a journal). */
+  persisted(id: string): Promise<void> {
+    return this.opts.journal?.written(id) ?? Promise.resolve();
+  }
+
+  /**
+   * Stops taking and starting prompts and interrupts the running one, for a shutdown. With a
+   * journal, pending prompts stay queued on disk and the interrupted one stays marked as running,
+   * so the next start applies its restart policy to it exactly as after a crash.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.running?.abort.abort();
+    await this.drained;
+    await this.opts.journal?.flush();
   }
 
   list(): { running: QueueItem | null; pending: QueueItem[] } {
@@ -114,6 +156,7 @@ export class PromptQueue {
   deleteHistory(id?: string): void {
     if (id === undefined) this.historyMap.clear();
     else this.historyMap.delete(id);
+    void this.opts.journal?.removeHistory(id);
   }
 
   /** Resolves when prompt `id` has finished, however it ended. */
@@ -123,37 +166,169 @@ export class PromptQueue {
     return new Promise((resolve) => this.waiters.set(id, [...(this.waiters.get(id) ?? []), resolve]));
   }
 
-  private async pump(): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
+  private pump(): void {
+    if (this.draining || this.stopped) return;
+    this.drained = this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    // One async function, so that the status after the last prompt is sent in the same turn
+    // as its record (waiters see it when they resume).
+    let ran = false;
     try {
-      for (let item = this.pending.shift(); item; item = this.pending.shift()) {
+      while (!this.stopped) {
+        // Cheap prompts finish without touching I/O; yielding between them lets requests and
+        // websocket writes through, so a long queue never holds the event loop.
+        if (ran && this.pending.length > 0 && this.yieldNow()) await new Promise<void>((resolve) => setImmediate(resolve));
+        ran = true;
+        if (this.stopped) break;
+        const item = this.pending.shift();
+        if (!item) break;
         const abort = new AbortController();
         this.running = { item, abort };
         this.emitStatus();
         const startedAt = Date.now();
+        const journal = this.opts.journal;
+        journal?.markRunning({ id: item.id, started_at: startedAt, node: null });
         const result = await executeGraph({
           promptId: item.id,
           promptNumber: item.number,
           graph: item.graph,
           env: this.opts.env,
           cache: this.opts.cache,
-          sink: this.events,
+          sink: journal ? this.trackingSink(item, startedAt, journal) : this.events,
           signal: abort.signal,
           extra: { workflow: item.workflow ?? undefined, prompt: item.prompt },
           ...(this.opts.encodePreview ? { encodePreview: this.opts.encodePreview } : {}),
         }).catch((err: unknown) => internalFailure(item, err));
         this.running = null;
+        if (this.stopped && result.status === 'interrupted' && journal) {
+          // Cut off by the shutdown, not by a user: it stays queued and marked as running on disk.
+          log.info(`prompt ${item.id} was stopped by the shutdown; the next start decides what happens to it`);
+          break;
+        }
+        journal?.markRunning(null);
         this.record(item, result, startedAt);
       }
+      if (this.stopped && this.pending.length > 0) log.info(`${this.pending.length} pending prompt(s) stay queued for the next start`);
     } finally {
-      this.pumping = false;
+      this.draining = false;
       this.emitStatus();
     }
   }
 
+  private lastYield = performance.now();
+  /** True at most every few milliseconds: yielding costs a turn of the event loop. */
+  private yieldNow(): boolean {
+    const now = performance.now();
+    if (now - this.lastYield < 4) return false;
+    this.lastYield = now;
+    return true;
+  }
+
+  /** Forwards the executor's events and keeps the running mark on disk pointing at the current node. */
+  private trackingSink(item: Pending, startedAt: number, journal: QueueJournal): EventSink {
+    return {
+      emit: (event: EngineEvent) => {
+        if (event.type === 'node_start') {
+          const title = item.graph.nodes.get(event.node_id)?.title ?? event.node_type;
+          journal.markRunning({ id: item.id, started_at: startedAt, node: { id: event.node_id, type: event.node_type, title } });
+        }
+        this.events.emit(event);
+      },
+      wantsPreviews: () => this.events.wantsPreviews(),
+    };
+  }
+
+  /**
+   * Loads the journal: the history as it was, pending prompts in their order (compiled again:
+   * a prompt whose files or nodes are gone is recorded as failed), and the prompt that was
+   * running when the process stopped either failed with the reason or put back at the front.
+   */
+  private restore(journal: QueueJournal): void {
+    const state = journal.load();
+    for (const entry of state.history) this.historyMap.set(entry.id, entry);
+    this.trimHistory();
+    const numbers = [...state.history, ...state.items].map((x) => x.number);
+    this.counter = Math.max(0, ...numbers);
+    this.lowOrder = Math.min(0, ...state.items.map((i) => i.order));
+    this.highOrder = Math.max(0, ...state.items.map((i) => i.order));
+
+    const policy = this.opts.onRestart ?? 'fail';
+    const interrupted = new Set<string>();
+    // Without a running mark a prompt may still have been cut off before the mark was written;
+    // it then simply runs (again) as pending, which is what it was as far as anyone could tell.
+    if (state.running) interrupted.add(state.running.id);
+    for (const stored of state.items) {
+      const item = this.revive(stored);
+      if (!interrupted.has(stored.id)) {
+        if (item.graph) this.pending.push(item as Pending);
+        else this.recordRestored(item, null, item.invalid);
+        continue;
+      }
+      const mark = state.running!;
+      if (policy === 'requeue' && stored.attempts < MAX_REQUEUES && item.graph) {
+        const again = { ...(item as Pending), attempts: stored.attempts + 1, order: --this.lowOrder };
+        void journal.putItem(journalItem(again));
+        this.pending.unshift(again);
+        log.warn(`prompt ${stored.id} was running when the server stopped; it is queued again (attempt ${again.attempts + 1})`);
+      } else {
+        const why =
+          policy === 'requeue' && stored.attempts >= MAX_REQUEUES
+            ? `the server stopped while this prompt was running, again after it had been queued once more (${stored.attempts + 1} tries); it is not run again`
+            : 'the server stopped while this prompt was running, so it did not finish; queue it again to run it';
+        this.recordRestored(item, mark, restartError(mark, why));
+        log.warn(`prompt ${stored.id} was running when the server stopped; recorded as failed`);
+      }
+    }
+    if (state.running) journal.markRunning(null);
+    this.pending.sort((a, b) => a.order - b.order);
+    if (this.pending.length > 0) {
+      log.info(`restored ${this.pending.length} pending prompt(s) and ${this.historyMap.size} history entries`);
+      queueMicrotask(() => this.pump());
+    }
+  }
+
+  private revive(stored: JournalItem): Omit<Pending, 'graph'> & { graph?: CompiledGraph; invalid: NodeErrorInfo } {
+    const base = {
+      id: stored.id,
+      number: stored.number,
+      client_id: stored.client_id,
+      created_at: stored.created_at,
+      prompt: stored.prompt,
+      workflow: stored.workflow,
+      order: stored.order,
+      attempts: stored.attempts,
+    };
+    let compiled: ReturnType<typeof compilePrompt>;
+    try {
+      compiled = compilePrompt(stored.prompt, this.opts.registry, this.opts.env);
+    } catch (err) {
+      compiled = { ok: false, errors: [{ node_id: null, code: 'bad_value', message: err instanceof Error ? err.message : String(err) }] };
+    }
+    if (compiled.ok) return { ...base, graph: compiled.graph, invalid: restartError(null, '') };
+    const first = compiled.errors[0];
+    const node = first?.node_id ? stored.prompt[first.node_id] : undefined;
+    return {
+      ...base,
+      invalid: {
+        node_id: first?.node_id ?? '',
+        node_type: node?.class_type ?? '',
+        node_title: node?._meta?.title ?? node?.class_type ?? 'Restart',
+        code: 'VALIDATION',
+        message: `after the restart this prompt no longer validates (${compiled.errors.length} problem(s); first: ${first?.message ?? '?'}), so it was not run`,
+        inputs: {},
+      },
+    };
+  }
+
+  private recordRestored(item: Omit<Pending, 'graph'>, mark: RunningMark | null, error: NodeErrorInfo): void {
+    this.record(item, { status: 'error', executed: [], cached: [], timings_ms: {}, outputs: {}, error }, mark?.started_at ?? null);
+  }
+
   private record(
-    item: Pending,
+    item: Omit<Pending, 'graph'>,
     result: Pick<HistoryEntry, 'status' | 'executed' | 'cached' | 'timings_ms' | 'outputs'> & { error?: NodeErrorInfo },
     startedAt: number | null,
   ): void {
@@ -174,13 +349,20 @@ export class PromptQueue {
       workflow: item.workflow,
     };
     this.historyMap.set(item.id, entry);
+    void this.opts.journal?.finish(entry);
+    this.trimHistory();
+    for (const resolve of this.waiters.get(item.id) ?? []) resolve(entry);
+    this.waiters.delete(item.id);
+  }
+
+  /** Drops the oldest entries over the history limit, on disk too. */
+  private trimHistory(): void {
     const limit = this.opts.historyLimit ?? 10_000;
     for (const key of this.historyMap.keys()) {
       if (this.historyMap.size <= limit) break;
       this.historyMap.delete(key);
+      void this.opts.journal?.removeHistory(key);
     }
-    for (const resolve of this.waiters.get(item.id) ?? []) resolve(entry);
-    this.waiters.delete(item.id);
   }
 
   private emitStatus(): void {
@@ -190,6 +372,23 @@ export class PromptQueue {
       running: this.running?.item.id ?? null,
     });
   }
+}
+
+function journalItem(item: Pending): JournalItem {
+  const { id, number, client_id, created_at, prompt, workflow, order, attempts } = item;
+  return { id, number, client_id, created_at, prompt, workflow, order, attempts };
+}
+
+/** The history error of a prompt cut off by a stop of the server, naming the node it was in. */
+function restartError(mark: RunningMark | null, message: string): NodeErrorInfo {
+  return {
+    node_id: mark?.node?.id ?? '',
+    node_type: mark?.node?.type ?? '',
+    node_title: mark?.node?.title ?? 'Server restart',
+    code: 'INTERRUPTED',
+    message: mark?.node ? `${mark.node.title} (#${mark.node.id}) was running: ${message}` : message,
+    inputs: {},
+  };
 }
 
 /** A fault in the engine itself still ends the prompt with a record, and the queue goes on. */

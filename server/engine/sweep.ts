@@ -2,12 +2,12 @@ import type { BranchCoord } from '../../nodes/api/branch.ts';
 import { branchLabel } from '../../nodes/api/branch.ts';
 import type { NodeEnv } from '../../nodes/api/env.ts';
 import { checkWidgetValue, type WidgetSpec } from '../../nodes/api/widgets.ts';
+import { MAX_SWEEP_BRANCHES, parseSweepNumbers, splitSweepItems } from '../../nodes/compare/lib/sweep-values.ts';
 import type { LinkRef } from '../protocol/prompt.ts';
 import type { ValidationIssue } from '../protocol/validation.ts';
 import type { CompiledNode, GatherLink } from './validate.ts';
 
-/** A sweep may make at most this many branches (every branch runs its whole downstream chain). */
-export const MAX_SWEEP_BRANCHES = 64;
+export { MAX_SWEEP_BRANCHES };
 /** Separator between a swept node's id and its branch number: node 5 becomes 5:0, 5:1, ... */
 export const BRANCH_SEPARATOR = ':';
 
@@ -35,9 +35,7 @@ type Issue = (input: string, message: string, code?: ValidationIssue['code']) =>
  * `start:stop[:step]`, stop included. Every value is checked against the widget's own limits.
  */
 export function parseSweepValues(text: string, spec: WidgetSpec, env: NodeEnv): { values: Array<string | number | boolean> } | { error: string } {
-  const items = (text.includes('\n') ? text.split('\n') : text.split(','))
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+  const items = splitSweepItems(text);
   if (items.length === 0) return { error: 'the value list is empty' };
   const values: Array<string | number | boolean> = [];
   for (const item of items) {
@@ -46,7 +44,7 @@ export function parseSweepValues(text: string, spec: WidgetSpec, env: NodeEnv): 
       case 'INT':
       case 'SEED':
       case 'FLOAT': {
-        const range = parseNumbers(item);
+        const range = parseSweepNumbers(item);
         if ('error' in range) return range;
         parsed = range.values;
         break;
@@ -66,22 +64,6 @@ export function parseSweepValues(text: string, spec: WidgetSpec, env: NodeEnv): 
     if (values.length > MAX_SWEEP_BRANCHES) return { error: `more than ${MAX_SWEEP_BRANCHES} values` };
   }
   return { values };
-}
-
-function parseNumbers(item: string): { values: number[] } | { error: string } {
-  const parts = item.split(':').map((s) => s.trim());
-  const nums = parts.map(Number);
-  if (parts.length > 3 || parts.some((p) => p === '') || nums.some((n) => !Number.isFinite(n))) {
-    return { error: `'${item}' is not a number or a range start:stop[:step]` };
-  }
-  if (parts.length === 1) return { values: nums };
-  const [start, stop, step = 1] = nums as [number, number, number?];
-  if (step <= 0) return { error: `range '${item}' needs a positive step` };
-  if (stop < start) return { error: `range '${item}' ends before it starts` };
-  const count = Math.floor((stop - start) / step + 1e-9) + 1;
-  if (count > MAX_SWEEP_BRANCHES) return { error: `range '${item}' has ${count} values, more than ${MAX_SWEEP_BRANCHES}` };
-  // Rounded so that 0.1 steps give 0.3, not 0.30000000000000004 (labels and cache keys stay clean).
-  return { values: Array.from({ length: count }, (_, i) => Math.round((start + i * step) * 1e9) / 1e9) };
 }
 
 /** A node referred to by id, or else by a unique title. */

@@ -4,8 +4,11 @@ import { createLogger } from '../log.ts';
 
 const log = createLogger('http');
 
+/** Codes of the API's answers: the engine's, plus `UNAUTHORIZED` (401) for a missing access token. */
+export type ApiErrorCode = ErrorCode | 'UNAUTHORIZED';
+
 /** The one error shape of the API: `{ error: { code, message } }` plus optional extra fields. */
-export function sendError(res: Response, status: number, code: ErrorCode, message: string, extra: Record<string, unknown> = {}): void {
+export function sendError(res: Response, status: number, code: ApiErrorCode, message: string, extra: Record<string, unknown> = {}): void {
   res.status(status).json({ error: { code, message }, ...extra });
 }
 

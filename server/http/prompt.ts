@@ -19,7 +19,7 @@ const PromptRequestSchema = z.object({
  */
 export function promptRouter(ctx: ServerContext): Router {
   const router = Router();
-  router.post('/api/prompt', (req, res) => {
+  router.post('/api/prompt', async (req, res) => {
     const body = PromptRequestSchema.safeParse(req.body ?? {});
     if (!body.success) return invalid(res, `bad request body: ${zodSummary(body.error.issues)}`, []);
     const { workflow, prompt: rawPrompt, front, client_id } = body.data;
@@ -48,6 +48,8 @@ export function promptRouter(ctx: ServerContext): Router {
       ...(client_id === undefined ? {} : { clientId: client_id }),
     });
     if (result.ok) {
+      // Answered once the prompt is in the journal: a 200 means it survives a crash from now on.
+      await ctx.queue.persisted(result.id);
       res.json({ prompt_id: result.id, number: result.number });
     } else if (result.reason === 'full') {
       sendError(res, 429, 'QUEUE_FULL', result.message);

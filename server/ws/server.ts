@@ -2,6 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { EngineEvent, PromptQueue } from '../engine/index.ts';
+import { hasToken, type AuthOptions } from '../http/auth.ts';
 import { refusalReason, type GuardOptions } from '../http/guard.ts';
 import { createLogger } from '../log.ts';
 import { encodeServerMessage } from './protocol.ts';
@@ -11,6 +12,8 @@ const log = createLogger('ws');
 export interface WsOptions {
   queue: PromptQueue;
   guard: GuardOptions;
+  /** The access token, when one is required: as a header, the cookie or `?token=`. */
+  auth?: AuthOptions;
   path?: string;
   /** Clients have nothing to say; anything bigger than this closes the connection (1009). */
   maxPayload?: number;
@@ -40,8 +43,19 @@ export function attachWebSocketServer(server: Server, opts: WsOptions): WsHandle
   const alive = new WeakMap<WebSocket, boolean>();
   let unsubscribe: (() => void) | null = null;
 
-  const broadcast = (event: EngineEvent): void => {
-    const { data, binary } = encodeServerMessage(event);
+  /** Each client's TCP socket, kept from the upgrade, so a batch of frames can go out in one write. */
+  const sockets = new WeakMap<WebSocket, Duplex>();
+  let outbox: Array<{ data: Buffer; binary: boolean; status?: boolean }> = [];
+  let flushScheduled = false;
+
+  // Events are encoded once and sent in batches, one per turn of the event loop: with many
+  // clients and fast prompts, a write per event per client would cost more than the prompts.
+  const flush = (): void => {
+    flushScheduled = false;
+    // Only the newest queue status of a batch matters: a burst of 100 submissions sends one.
+    const lastStatus = outbox.findLastIndex((m) => m.status);
+    const batch = outbox.filter((m, i) => !m.status || i === lastStatus);
+    outbox = [];
     for (const client of wss.clients) {
       if (client.readyState !== client.OPEN) continue;
       if (client.bufferedAmount > MAX_BACKLOG_BYTES) {
@@ -49,8 +63,22 @@ export function attachWebSocketServer(server: Server, opts: WsOptions): WsHandle
         client.terminate();
         continue;
       }
-      if (binary && client.bufferedAmount > PREVIEW_BACKLOG_BYTES) continue;
-      client.send(data, { binary });
+      const socket = sockets.get(client);
+      socket?.cork();
+      for (const { data, binary } of batch) {
+        if (binary && client.bufferedAmount > PREVIEW_BACKLOG_BYTES) continue;
+        client.send(data, { binary });
+      }
+      socket?.uncork();
+    }
+  };
+
+  const broadcast = (event: EngineEvent): void => {
+    const { data, binary } = encodeServerMessage(event);
+    outbox.push({ data: typeof data === 'string' ? Buffer.from(data, 'utf8') : data, binary, status: event.type === 'status' });
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
     }
   };
 
@@ -62,7 +90,14 @@ export function attachWebSocketServer(server: Server, opts: WsOptions): WsHandle
       log.warn(`refused websocket: ${reason}`);
       return refuse(socket, 403, 'Forbidden');
     }
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    if (opts.auth && !hasToken(req, opts.auth, true)) {
+      log.warn('refused websocket: no valid token');
+      return refuse(socket, 401, 'Unauthorized');
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      sockets.set(ws, socket);
+      wss.emit('connection', ws, req);
+    });
   };
 
   wss.on('connection', (ws: WebSocket) => {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import { buildWorkflow, queueAndWait, runState } from './compare-workflows.ts';
 import { openEditor, type EditorSession } from './harness.ts';
 
 /** Runs `body` in the page with the test hook as `s`. */
@@ -100,6 +101,77 @@ describe('comparing two images', () => {
     await s.shot('compare-side-by-side');
     await page.getByTestId('compare-layout-slider').click();
     await page.getByTestId('compare-slider').waitFor();
+  });
+
+  it('shows a Compare Images node as an A/B slider and opens exactly its pair in one click', async () => {
+    await page.getByTestId('viewer-close').click();
+    // The photo (A) against a copy shrunk to a tenth and blown back up with nearest (B).
+    const wf = buildWorkflow('Compare node', [
+      { id: 1, type: 'LoadImage', title: 'Photo', widgets: { image: 'chelsea.png' }, outputs: [['image', 'IMAGE']], pos: [20, 40], size: [240, 240] },
+      { id: 2, type: 'ImageResize', title: 'Tenth', widgets: { mode: 'scale', scale: 0.1, method: 'area' }, inputs: [['image', 1, 0, 'IMAGE']], outputs: [['image', 'IMAGE']], pos: [300, 40], size: [240, 180] },
+      {
+        id: 3,
+        type: 'ImageResize',
+        title: 'Back up',
+        widgets: { mode: 'size', width: 451, height: 300, method: 'nearest' },
+        inputs: [['image', 2, 0, 'IMAGE']],
+        outputs: [['image', 'IMAGE']],
+        pos: [300, 260],
+        size: [240, 180],
+      },
+      {
+        id: 4,
+        type: 'CompareImages',
+        title: 'Compare',
+        widgets: { label_a: 'photo', label_b: 'pixelated' },
+        inputs: [['image_a', 1, 0, 'IMAGE'], ['image_b', 3, 0, 'IMAGE']],
+        pos: [580, 40],
+        size: [420, 200],
+      },
+    ]);
+    await hook(page, 's.graph.load(arg);', wf);
+    await queueAndWait(page);
+    const state = await runState(page, '4');
+    expect(state.status).toBe('done');
+    expect(state.compare).toMatchObject({ labelA: 'photo', labelB: 'pixelated' });
+    expect(state.images).toEqual([state.compare!.a, state.compare!.b]);
+    // Both are drawn as one picture with the split in the middle.
+    await expect.poll(() => hook(page, "return s.graph.pairSplit('4');")).toBe(0.5);
+    const box = (await hook<{ x: number; y: number; width: number; height: number } | null>(page, "return s.graph.imageBox('4');"))!;
+    expect(box.width / box.height).toBeCloseTo(451 / 300, 1);
+    await s.shot('compare-node');
+    // The split follows the pointer across the picture.
+    await page.mouse.move(box.x + box.width * 0.25, box.y + box.height / 2, { steps: 3 });
+    await expect.poll(async () => Number(await hook(page, "return s.graph.pairSplit('4');"))).toBeCloseTo(0.25, 1);
+    await page.waitForTimeout(100);
+    await s.shot('compare-node-hover');
+
+    // One click opens the viewer in compare mode with exactly A and B of the node.
+    await page.mouse.click(box.x + box.width * 0.25, box.y + box.height / 2);
+    const viewer = page.getByTestId('image-viewer');
+    await viewer.waitFor();
+    expect(await viewer.getAttribute('data-mode')).toBe('compare');
+    expect(await page.getByTestId('slot-a').textContent()).toContain('photo');
+    expect(await page.getByTestId('slot-b').textContent()).toContain('pixelated');
+    await page.getByTestId('compare-layout-slider').click();
+    await page.getByTestId('compare-slider').waitFor();
+    const layers = await page.evaluate(`[...document.querySelectorAll('[data-testid="image-viewer"] img.layer')].map((i) => i.getAttribute('src'))`);
+    expect(layers).toEqual([state.compare!.a, state.compare!.b]);
+    await page.waitForFunction(`[...document.querySelectorAll('img.layer')].every((i) => i.complete && i.naturalWidth > 0)`);
+    await page.waitForTimeout(200); // past the viewer's fade-in
+    await s.shot('compare-node-viewer');
+    await page.getByTestId('viewer-close').click();
+
+    // The run's history entry offers the same pair.
+    await page.getByTestId('queue-toggle').click();
+    await page.getByTestId('history-pair').first().waitFor();
+    await page.getByTestId('history-compare').first().click();
+    await viewer.waitFor();
+    expect(await viewer.getAttribute('data-mode')).toBe('compare');
+    const fromHistory = await page.evaluate(`[...document.querySelectorAll('[data-testid="image-viewer"] img.layer')].map((i) => i.getAttribute('src'))`);
+    expect(fromHistory).toEqual([state.compare!.a, state.compare!.b]);
+    await page.getByTestId('viewer-close').click();
+    await page.getByTestId('queue-toggle').click();
   });
 
   it('logged no errors in the browser console', () => {

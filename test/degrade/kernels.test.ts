@@ -3,6 +3,7 @@ import { Rng } from '../../nodes/api/rng.ts';
 import {
   besselJ1,
   gaussianKernel,
+  kernelSizes,
   generalizedGaussianKernel,
   plateauKernel,
   randomFinalSinc,
@@ -197,5 +198,20 @@ describe('randomKernel', () => {
     const a = randomKernel(new Rng(99), STAGE1);
     const b = randomKernel(new Rng(99), STAGE1);
     expect(Buffer.from(a.data.buffer).equals(Buffer.from(b.data.buffer))).toBe(true);
+  });
+});
+
+describe('kernel size ranges', () => {
+  it('draws only odd sizes inside the range, and 7..21 by default', () => {
+    expect(kernelSizes()).toEqual([7, 9, 11, 13, 15, 17, 19, 21]);
+    expect(kernelSizes([8, 13])).toEqual([9, 11, 13]);
+    expect(kernelSizes([1, 1])).toEqual([1]);
+    expect(() => kernelSizes([10, 10])).toThrow(/no odd kernel size/);
+    const rng = new Rng(21);
+    const seen = new Set<number>();
+    for (let i = 0; i < 400; i++) seen.add(randomKernel(rng, { ...STAGE1, sizeRange: [9, 13] }).params.size!);
+    expect([...seen].sort((a, b) => a - b)).toEqual([9, 11, 13]);
+    const sinc = randomFinalSinc(new Rng(3), 1, [15, 15], [1, 1]);
+    expect(sinc?.params).toMatchObject({ size: 15, omegaC: 1 });
   });
 });

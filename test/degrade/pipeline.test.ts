@@ -20,8 +20,14 @@ beforeAll(async () => {
   small = round8(resizeTorch(astronaut, 96, 96, 'area'));
 });
 
-const defaults = { preset: 'Real-ESRGAN (x4)', seed: 0, scale: 4, resize_back: false, sharpen_first: false, ranges: '' };
-async function degrade(image: ImageTensor, args: Partial<typeof defaults>): Promise<{ image: ImageTensor; params: string }> {
+/** Every widget at its default, as the executor fills them in. */
+const defaults: Record<string, unknown> & { preset: string; seed: number; ranges: string } = {
+  ...(Object.fromEntries(Object.entries(DegradeRealESRGAN.widgets).map(([k, w]) => [k, w.default])) as Record<string, unknown>),
+  preset: 'Real-ESRGAN (x4)',
+  seed: 0,
+  ranges: '',
+};
+async function degrade(image: ImageTensor, args: Record<string, unknown>): Promise<{ image: ImageTensor; params: string }> {
   const out = await runNode(DegradeRealESRGAN, { image, ...defaults, ...args }, fakeContext(env));
   return { image: out.image as ImageTensor, params: out.params as string };
 }
@@ -188,12 +194,56 @@ describe('DegradeRealESRGAN', () => {
       expect((p.final as Rec).sinc).toBeNull();
     }
     const validate = DegradeRealESRGAN.validate!;
-    const base = { ...defaults };
+    const base = { ...defaults } as Parameters<typeof validate>[0];
     expect(validate({ ...base, ranges: '' }, env)).toEqual([]);
     for (const bad of ['{', '[1]', '{"stage3": {}}', '{"stage1": {"jpegRange": [95, 30]}}', '{"stage1": {"noise": {"nope": [1, 2]}}}', '{"finalSincProb": 2}']) {
       expect(validate({ ...base, ranges: bad }, env), bad).toHaveLength(1);
       await expect(degrade(small, { ranges: bad }), bad).rejects.toThrow(/ranges/);
     }
+  });
+
+  it('takes the main ranges from their own widgets: -1 keeps the preset, other values win over preset and JSON', async () => {
+    const ranges = JSON.stringify({ stage1: { jpegRange: [31, 33] } });
+    for (let seed = 0; seed < 6; seed++) {
+      const all = JSON.parse(
+        (
+          await degrade(small, {
+            seed,
+            preset: 'light',
+            ranges,
+            stage1_jpeg_quality_min: 90,
+            stage1_jpeg_quality_max: 91,
+            stage1_noise_sigma_min: 4,
+            stage1_noise_sigma_max: 4,
+            stage1_poisson_scale_min: 0.5,
+            stage1_poisson_scale_max: 0.5,
+            stage2_blur_prob: 0,
+            final_sinc_prob: 1,
+          })
+        ).params,
+      ) as Rec;
+      const settings = all.settings as Rec;
+      // Widgets win over JSON; unset widgets keep light's values.
+      expect((settings.stage1 as Rec).jpegRange).toEqual([90, 91]);
+      expect(((settings.stage2 as Rec).noise as Rec).sigma).toEqual([1, 8]);
+      expect(((settings.stage1 as Rec).blur as Rec).sigmaX).toEqual([0.2, 1.5]);
+      const p = (all.images as Rec[])[0]!;
+      const s1 = p.stage1 as Rec;
+      expect([90, 91]).toContain((s1.jpeg as Rec).quality);
+      const noise = s1.noise as Rec;
+      expect(noise.type === 'gaussian' ? noise.sigma : noise.scale).toBe(noise.type === 'gaussian' ? 4 : 0.5);
+      expect((p.stage2 as Rec).blur).toBeNull();
+      expect((p.final as Rec).sinc).not.toBeNull();
+    }
+    const validate = DegradeRealESRGAN.validate!;
+    const check = (extra: Record<string, unknown>) => validate({ ...defaults, ...extra } as Parameters<typeof validate>[0], env);
+    expect(check({})).toEqual([]);
+    expect(check({ stage1_blur_sigma_min: 0 })[0]![0]).toBe('stage1_blur_sigma_min');
+    expect(check({ stage2_jpeg_quality_min: 80, stage2_jpeg_quality_max: 60 })[0]![0]).toBe('stage2_jpeg_quality_max');
+    // A widget against the preset's other end: light's stage-1 sigma max is 1.5.
+    expect(check({ preset: 'light', stage1_blur_sigma_min: 2 })[0]![0]).toBe('stage1_blur_sigma_min');
+    expect(check({ stage1_resize_scale_max: 0.5 })[0]![0]).toBe('stage1_resize_scale_max');
+    await expect(degrade(small, { stage2_noise_sigma_min: 30, stage2_noise_sigma_max: 10 })).rejects.toThrow(/stage2_noise_sigma_max/);
   });
 
   it('matches the reference statistic: 150 draws on astronaut 512 -> 128, PSNR against the area-downsampled original', async () => {

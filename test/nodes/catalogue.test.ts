@@ -10,9 +10,10 @@ describe('catalogue', () => {
   it('lists every node once, in menu order', () => {
     expect(catalogue.map((n) => n.id)).toEqual([
       'LoadImage', 'SaveImage', 'PreviewImage', 'ImageResize', 'ImageCrop', 'DegradeRealESRGAN',
+      'DegradeBlur', 'DegradeResize', 'DegradeNoise', 'DegradeJPEG', 'DegradeSinc', 'DegradeUnsharpMask',
       'TileImage', 'MergeTiles', 'LoadUpscaleModel', 'UpscaleImage',
       'LoadSupirModel', 'SupirResize', 'SupirStage1', 'TextEncodeSDXL', 'CaptionVLM', 'SupirEncode', 'SupirSample', 'SupirDecode', 'ColourFix',
-      'Sweep', 'ImageGrid', 'ImageMetrics',
+      'Sweep', 'ImageGrid', 'ImageMetrics', 'CompareImages',
       'PrimitiveSeed', 'PrimitiveInt', 'PrimitiveFloat', 'PrimitiveText',
     ]);
   });

@@ -1,4 +1,5 @@
 /** Shared by the server tests: a server on a free port in a fresh folder, and small clients. */
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -152,4 +153,70 @@ const SAMPLE_INPUTS = new Set(fs.readdirSync(path.resolve(import.meta.dirname, '
 /** Files in the inputs folder other than the sample photos seeded at start. */
 export function userInputs(server: { dirs: { folders: { inputs: string } } }): string[] {
   return fs.readdirSync(server.dirs.folders.inputs).filter((name) => !SAMPLE_INPUTS.has(name));
+}
+
+/** A server in a child process (test/server/child-server.ts), which tests may SIGKILL. */
+export interface ChildServer {
+  url: string;
+  proc: ChildProcess;
+  /** Lines the child printed on stdout after its first (the address). */
+  lines: string[];
+  /** Sends the signal and resolves once the process is gone. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export function spawnChildServer(dataRoot: string, args: string[] = []): Promise<ChildServer> {
+  const script = path.resolve(import.meta.dirname, 'child-server.ts');
+  const proc = spawn(process.execPath, ['--import', 'tsx', script, dataRoot, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SUPIR_LOG: 'error' },
+  });
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  let stderr = '';
+  proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`the child server did not start in 30 s: ${stderr}`));
+    }, 30_000);
+    let out = '';
+    const later: string[] = [];
+    let started = false;
+    proc.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      let nl: number;
+      while ((nl = out.indexOf('\n')) >= 0) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        if (started) {
+          later.push(line);
+          continue;
+        }
+        started = true;
+        clearTimeout(timer);
+        const { url } = JSON.parse(line) as { url: string };
+        resolve({
+          url,
+          proc,
+          lines: later,
+          kill: async (signal = 'SIGKILL') => {
+            if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+            await exited;
+          },
+        });
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the child server exited with ${code} before listening: ${stderr}`));
+    });
+  });
+}
+
+/** POSTs a prompt and returns its id, failing the test on anything but 200. */
+export async function submitPrompt(url: string, prompt: unknown, extra: Record<string, unknown> = {}): Promise<{ prompt_id: string; number: number }> {
+  const res = await fetch(`${url}/api/prompt`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, ...extra }) });
+  const body = (await res.json()) as { prompt_id: string; number: number };
+  if (res.status !== 200) throw new Error(`POST /api/prompt answered ${res.status}: ${JSON.stringify(body)}`);
+  return body;
 }

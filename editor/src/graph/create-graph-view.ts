@@ -156,6 +156,15 @@ export function createGraphView(el: HTMLCanvasElement): GraphView {
       history.schedule();
     },
     slotPosition: (nodeId, kind, slot) => slotClientPosition(canvas, graph, el, nodeId, kind, slot),
+    imageBox(nodeId, index = 0) {
+      const node = nodeById(graph, nodeId);
+      const r = node ? images.rect(nodeId, index) : null;
+      if (!node || !r) return null;
+      const [x, y] = canvas.ds.convertOffsetToCanvas([node.pos[0] + r.x, node.pos[1] + r.y]);
+      const box = el.getBoundingClientRect();
+      return { x: box.left + (x ?? 0), y: box.top + (y ?? 0), width: r.w * canvas.ds.scale, height: r.h * canvas.ds.scale };
+    },
+    pairSplit: (nodeId) => images.split(nodeId),
 
     setRunState(nodeId, patch): void {
       states.patch(nodeId, patch);

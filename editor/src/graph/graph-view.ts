@@ -13,6 +13,19 @@ export interface NodeRunState {
   preview: string | null;
   /** Error text shown on the node (validation or execution). */
   error: string | null;
+  /** Captions of `images`, by index ('' for none): a sweep's branch values, Compare's A and B. */
+  labels?: string[];
+  /** Two of the images to compare (Compare Images): drawn under an A/B split, opened in compare mode. */
+  compare?: ComparePair | null;
+  /** For a swept node: how many of its branches have finished, of how many ran. */
+  branches?: { settled: number; total: number } | null;
+}
+
+export interface ComparePair {
+  a: string;
+  b: string;
+  labelA: string;
+  labelB: string;
 }
 
 /**
@@ -31,6 +44,10 @@ export interface GraphView {
   setWidget(nodeId: string, widget: string, value: unknown): void;
   /** Client (page) coordinates of a slot's connection dot, for pointer-driven tests and tours. */
   slotPosition(nodeId: string, kind: 'input' | 'output', slot: number): [number, number] | null;
+  /** Client coordinates and size of the `index`th image drawn in a node (a pair counts as one), for pointer-driven tests. */
+  imageBox(nodeId: string, index?: number): { x: number; y: number; width: number; height: number } | null;
+  /** Where a Compare node's A/B split is on the node, 0..1 (null: no pair drawn there). */
+  pairSplit(nodeId: string): number | null;
 
   /** Execution overlay: the app feeds engine events in, the canvas draws them. */
   setRunState(nodeId: string, patch: Partial<NodeRunState>): void;

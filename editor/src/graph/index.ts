@@ -1,2 +1,3 @@
 export { createGraphView } from './create-graph-view.ts';
-export type { GraphView, NodeRunState, NodeRunStatus } from './graph-view.ts';
+export type { ComparePair, GraphView, NodeRunState, NodeRunStatus } from './graph-view.ts';
+export { baseNodeId, filesPatch, SweepRuns, sweepBranchLabels } from './sweep-runs.ts';

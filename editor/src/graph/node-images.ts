@@ -1,4 +1,5 @@
 import { LiteGraph, type LGraphNode } from '@comfyorg/litegraph';
+import type { ComparePair } from './graph-view.ts';
 import type { ImageCache } from './image-cache.ts';
 import { studioClassOf } from './node-classes.ts';
 import { imageRects, inRect, wantedImageHeight, type Rect } from './image-layout.ts';
@@ -21,15 +22,21 @@ export class NodeImages {
   readonly #cache: ImageCache;
   readonly #growth = new Map<string, Growth>();
   readonly #hits = new Map<string, Array<{ rect: Rect; url: string }>>();
+  /** Where the A/B split of a node's pair is, 0..1 across the image (follows the pointer). */
+  readonly #splits = new Map<string, number>();
+  /** The rect of each node's pair, for the pointer. */
+  readonly #pairs = new Map<string, Rect>();
 
   constructor(cache: ImageCache) {
     this.#cache = cache;
   }
 
-  /** Draws `urls` (node-local coordinates; ctx is at the node's origin). */
-  draw(node: LGraphNode, ctx: CanvasRenderingContext2D, urls: readonly string[]): void {
+  /** Draws `urls` (node-local coordinates; ctx is at the node's origin), each with its caption. */
+  draw(node: LGraphNode, ctx: CanvasRenderingContext2D, urls: readonly string[], labels: readonly string[] = []): void {
     const id = String(node.id);
-    const shown = urls.slice(-MAX_SHOWN);
+    this.#pairs.delete(id);
+    const from = Math.max(0, urls.length - MAX_SHOWN);
+    const shown = urls.slice(from);
     if (!shown.length || node.flags.collapsed) {
       this.#hits.delete(id);
       if (!shown.length) this.#shrink(node);
@@ -53,6 +60,8 @@ export class NodeImages {
         ctx.strokeStyle = 'rgba(255, 255, 255, 0.08)';
         ctx.lineWidth = 1;
         ctx.strokeRect(rect.x + 0.5, rect.y + 0.5, rect.w - 1, rect.h - 1);
+        const label = labels[from + i];
+        if (label) caption(ctx, rect, label);
         hits.push({ rect, url });
       } else {
         placeholder(ctx, rect, this.#cache.failed(url) ? 'image unavailable' : 'loading…');
@@ -60,6 +69,80 @@ export class NodeImages {
     });
     ctx.restore();
     this.#hits.set(id, hits);
+  }
+
+  /**
+   * Draws a pair as one picture: A left of the split, B right of it (B at A's size), with a line
+   * at the split and each side's label in its corner.
+   */
+  drawPair(node: LGraphNode, ctx: CanvasRenderingContext2D, pair: ComparePair): void {
+    const id = String(node.id);
+    if (node.flags.collapsed) return;
+    const top = contentBottom(node) + 4;
+    const width = node.size[0] - PAD * 2;
+    const aspect = this.#cache.aspect(pair.a);
+    if (aspect !== null) this.#fit(node, top + wantedImageHeight([aspect], width, 96, 640) + PAD + 4);
+    const area: Rect = { x: PAD, y: top, w: width, h: Math.max(0, node.size[1] - top - PAD - 4) };
+    const rect = imageRects([aspect], area)[0]!;
+    const a = this.#cache.get(pair.a);
+    const b = this.#cache.get(pair.b);
+    if (!a || !b) {
+      const failed = this.#cache.failed(pair.a) || this.#cache.failed(pair.b);
+      placeholder(ctx, rect, failed ? 'image unavailable' : 'loading…');
+      this.#hits.delete(id);
+      this.#pairs.delete(id);
+      return;
+    }
+    const split = this.#splits.get(id) ?? 0.5;
+    const x = rect.x + rect.w * split;
+    ctx.save();
+    ctx.imageSmoothingQuality = 'high';
+    ctx.drawImage(a, rect.x, rect.y, rect.w, rect.h);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(x, rect.y, rect.x + rect.w - x, rect.h);
+    ctx.clip();
+    ctx.drawImage(b, rect.x, rect.y, rect.w, rect.h);
+    ctx.restore();
+    ctx.strokeStyle = '#fff';
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    ctx.moveTo(x, rect.y);
+    ctx.lineTo(x, rect.y + rect.h);
+    ctx.stroke();
+    ctx.fillStyle = '#fff';
+    ctx.beginPath();
+    ctx.arc(x, rect.y + rect.h / 2, 5, 0, Math.PI * 2);
+    ctx.fill();
+    chip(ctx, `A · ${pair.labelA}`, rect.x + 4, rect.y + 4, 'left', Math.max(0, x - rect.x - 8));
+    chip(ctx, `B · ${pair.labelB}`, rect.x + rect.w - 4, rect.y + 4, 'right', Math.max(0, rect.x + rect.w - x - 8));
+    ctx.restore();
+    this.#hits.set(id, [{ rect, url: pair.a }]);
+    this.#pairs.set(id, rect);
+  }
+
+  /**
+   * The pointer moved over a node at a node-local point: over a pair, the split follows it.
+   * Returns whether the node needs a redraw.
+   */
+  hover(node: LGraphNode, x: number, y: number): boolean {
+    const id = String(node.id);
+    const rect = this.#pairs.get(id);
+    if (!rect || !inRect(x, y, rect) || rect.w <= 0) return false;
+    const split = Math.min(1, Math.max(0, (x - rect.x) / rect.w));
+    if (Math.abs(split - (this.#splits.get(id) ?? 0.5)) < 1e-3) return false;
+    this.#splits.set(id, split);
+    return true;
+  }
+
+  /** The rect (node-local) of the `index`th image last drawn in a node, or of its pair. */
+  rect(nodeId: string, index: number): Rect | null {
+    return this.#hits.get(nodeId)?.[index]?.rect ?? null;
+  }
+
+  /** The split of a node's pair (0..1), for tests. */
+  split(nodeId: string): number | null {
+    return this.#pairs.has(nodeId) ? (this.#splits.get(nodeId) ?? 0.5) : null;
   }
 
   /** The URL of the image under a node-local point, if any. */
@@ -77,6 +160,8 @@ export class NodeImages {
   forget(): void {
     this.#growth.clear();
     this.#hits.clear();
+    this.#pairs.clear();
+    this.#splits.clear();
   }
 
   /** Makes the node `height` tall if its own (user's) size is shorter; never below that size. */
@@ -120,6 +205,52 @@ export function contentBottom(node: LGraphNode): number {
     bottom = Math.max(bottom, w.y + (w.computedHeight ?? LiteGraph.NODE_WIDGET_HEIGHT + 4));
   }
   return bottom;
+}
+
+/** A caption along the bottom of an image: white on a dark band, cut to the image's width. */
+function caption(ctx: CanvasRenderingContext2D, rect: Rect, text: string): void {
+  if (rect.h < 28 || rect.w < 36) return;
+  const size = rect.w < 120 ? 10 : 11;
+  ctx.save();
+  ctx.font = `600 ${size}px ${THEME.font}`;
+  const band = size + 8;
+  ctx.fillStyle = 'rgba(10, 11, 14, 0.7)';
+  ctx.fillRect(rect.x, rect.y + rect.h - band, rect.w, band);
+  ctx.fillStyle = '#fff';
+  ctx.textAlign = 'left';
+  ctx.textBaseline = 'middle';
+  // "method=nearest, scale=0.1" becomes "nearest · 0.1" where the whole does not fit.
+  const short = ctx.measureText(text).width <= rect.w - 8 ? text : text.split(', ').map((p) => p.slice(p.indexOf('=') + 1)).join(' · ');
+  ctx.fillText(fitText(ctx, short, rect.w - 8), rect.x + 4, rect.y + rect.h - band / 2);
+  ctx.restore();
+}
+
+/** A label chip at (x, y): its left (or right) edge there, at most `max` wide. */
+function chip(ctx: CanvasRenderingContext2D, text: string, x: number, y: number, align: 'left' | 'right', max: number): void {
+  ctx.font = `600 10px ${THEME.font}`;
+  const shown = fitText(ctx, text, max - 8);
+  if (!shown) return;
+  const w = ctx.measureText(shown).width + 8;
+  const left = align === 'left' ? x : x - w;
+  ctx.fillStyle = 'rgba(10, 11, 14, 0.72)';
+  ctx.beginPath();
+  ctx.roundRect(left, y, w, 16, 4);
+  ctx.fill();
+  ctx.fillStyle = '#fff';
+  ctx.textAlign = 'left';
+  ctx.textBaseline = 'middle';
+  ctx.fillText(shown, left + 4, y + 8.5);
+}
+
+/** `text`, cut with an ellipsis to fit `max` pixels ('' when not even that fits). */
+function fitText(ctx: CanvasRenderingContext2D, text: string, max: number): string {
+  if (max <= 0) return '';
+  if (ctx.measureText(text).width <= max) return text;
+  for (let n = text.length - 1; n > 0; n--) {
+    const cut = `${text.slice(0, n)}…`;
+    if (ctx.measureText(cut).width <= max) return cut;
+  }
+  return '';
 }
 
 function placeholder(ctx: CanvasRenderingContext2D, rect: Rect, text: string): void {

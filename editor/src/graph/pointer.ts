@@ -41,6 +41,15 @@ export function trackPointer(
     const url = images.hit(node, x - node.pos[0], y - node.pos[1]);
     if (url) press = { x: e.clientX, y: e.clientY, nodeId: String(node.id), url };
   };
+  /** Over a Compare node's pair, the A/B split follows the pointer (not while dragging). */
+  const move = (e: PointerEvent): void => {
+    if (e.buttons !== 0) return;
+    const p = canvas.convertEventToCanvasOffset(e);
+    const x = p[0] ?? 0;
+    const y = p[1] ?? 0;
+    const node = graph.getNodeOnPos(x, y, canvas.visible_nodes);
+    if (node && images.hover(node, x - node.pos[0], y - node.pos[1])) canvas.setDirty(true, false);
+  };
   const up = (e: PointerEvent): void => {
     const p = press;
     press = null;
@@ -50,6 +59,7 @@ export function trackPointer(
   el.addEventListener('pointerleave', leave);
   el.addEventListener('pointerdown', down, true);
   el.addEventListener('pointerup', up, true);
+  el.addEventListener('pointermove', move);
   document.addEventListener('pointerup', maybeEdited, true);
   document.addEventListener('keyup', maybeEdited, true);
   return {
@@ -59,6 +69,7 @@ export function trackPointer(
       el.removeEventListener('pointerleave', leave);
       el.removeEventListener('pointerdown', down, true);
       el.removeEventListener('pointerup', up, true);
+      el.removeEventListener('pointermove', move);
       document.removeEventListener('pointerup', maybeEdited, true);
       document.removeEventListener('keyup', maybeEdited, true);
     },

@@ -25,10 +25,11 @@ export class RunOverlay {
     const collapsed = node.flags.collapsed === true;
     const [w, h] = collapsed ? [node._collapsed_width ?? LiteGraph.NODE_COLLAPSED_WIDTH, 0] : [node.size[0], node.size[1]];
     if (!collapsed) {
-      const shown = state?.status === 'running' && state.preview ? [state.preview] : (state?.images ?? []);
+      const live = state?.status === 'running' && state.preview ? state.preview : null;
+      const shown = live ? [live] : (state?.images ?? []);
       const input = shown.length ? null : inputPreviewUrl(node);
-      const urls = input ? [input] : shown;
-      this.#images.draw(node, ctx, urls);
+      if (!live && !input && state?.compare) this.#images.drawPair(node, ctx, state.compare);
+      else this.#images.draw(node, ctx, input ? [input] : shown, live || input ? [] : (state?.labels ?? []));
       drawWidgetSockets(node, ctx);
     }
     if (node.mode === MODE_BYPASS || node.mode === MODE_MUTED) drawMode(node, ctx, w, h);
@@ -133,7 +134,18 @@ function drawBadge(ctx: CanvasRenderingContext2D, state: NodeRunState, w: number
     ctx.fillStyle = THEME.accent;
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
-    ctx.fillText(`${Math.round(state.progress * 100)}%`, w - 10, cy + 0.5);
+    // A swept node counts its branches too: "2/6 · 40%".
+    const branches = state.branches && state.branches.total > 1 ? `${state.branches.settled}/${state.branches.total} · ` : '';
+    ctx.fillText(`${branches}${Math.round(state.progress * 100)}%`, w - 10, cy + 0.5);
+  }
+  // A finished sweep says how many branches it ran, left of the tick or pill.
+  if ((state.status === 'done' || state.status === 'cached') && state.branches && state.branches.total > 1) {
+    ctx.font = `600 10px ${THEME.font}`;
+    ctx.fillStyle = THEME.muted;
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    ctx.globalAlpha = 1;
+    ctx.fillText(`${state.branches.total} branches`, w - (state.status === 'done' ? 30 : 64), cy + 0.5);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { ValidationIssue } from '../../../server/protocol/index.ts';
 import type { NodeRunState } from './graph-view.ts';
+import { baseNodeId } from './sweep-runs.ts';
 
 /** What every node shows before anything ran. */
 export function idleState(): NodeRunState {
@@ -16,7 +17,7 @@ export class RunStates {
 
   get(nodeId: string): NodeRunState {
     const s = this.#states.get(nodeId);
-    return s ? { ...s, images: [...s.images] } : idleState();
+    return s ? { ...s, images: [...s.images], ...(s.labels ? { labels: [...s.labels] } : {}) } : idleState();
   }
 
   /** The live state for drawing (not copied); undefined while idle. */
@@ -31,6 +32,9 @@ export class RunStates {
     if (patch.images !== undefined) next.images = patch.images.filter((u) => typeof u === 'string' && u !== '');
     if (patch.preview !== undefined) next.preview = patch.preview || null;
     if (patch.error !== undefined) next.error = patch.error || null;
+    if (patch.labels !== undefined) next.labels = [...patch.labels];
+    if (patch.compare !== undefined) next.compare = patch.compare;
+    if (patch.branches !== undefined) next.branches = patch.branches;
     this.#set(nodeId, next);
     return next;
   }
@@ -39,7 +43,9 @@ export class RunStates {
   reset(keepImages = false): void {
     const kept = new Map<string, NodeRunState>();
     if (keepImages) {
-      for (const [id, s] of this.#states) if (s.images.length) kept.set(id, { ...idleState(), images: [...s.images] });
+      for (const [id, s] of this.#states) {
+        if (s.images.length) kept.set(id, { ...idleState(), images: [...s.images], ...(s.labels ? { labels: [...s.labels] } : {}), ...(s.compare ? { compare: s.compare } : {}) });
+      }
     }
     this.#states = kept;
     this.#issueText.clear();
@@ -53,9 +59,11 @@ export class RunStates {
     const text = new Map<string, string[]>();
     for (const issue of issues) {
       if (issue.node_id === null) continue;
-      const list = text.get(issue.node_id) ?? [];
+      // An issue about a sweep's branch copy (`5:1`) marks the node on the canvas (5).
+      const id = baseNodeId(issue.node_id);
+      const list = text.get(id) ?? [];
       if (!list.includes(issue.message)) list.push(issue.message);
-      text.set(issue.node_id, list);
+      text.set(id, list);
     }
     const changed = new Set<string>();
     for (const [id, previous] of this.#issueText) {

@@ -2,6 +2,7 @@ import type { FileRef, PromptStatus } from '../../../server/protocol/index.ts';
 import { viewUrl } from '../api/client.ts';
 import type { StreamEvent } from '../api/events.ts';
 import type { GraphView, NodeRunState } from '../graph/graph-view.ts';
+import { baseNodeId, filesPatch, SweepRuns, type BranchChange } from '../graph/sweep-runs.ts';
 import type { ErrorState } from './errors.svelte.ts';
 
 /**
@@ -18,10 +19,14 @@ export class RunState {
   lastStatus = $state.raw<PromptStatus | null>(null);
   /** Nodes of the running prompt that have not started or finished yet. */
   #waiting = new Set<string>();
+  /** Branch copies of a sweep (`5:0`, `5:1`, ...): their events land on the node they copy. */
+  #sweeps = new SweepRuns();
 
   constructor(
     private readonly graph: () => GraphView | null,
     private readonly errors: ErrorState,
+    /** Captions of the branches of a sweep on the canvas, by branch number (none: "#1", "#2", ...). */
+    private readonly branchLabels: () => string[] = () => [],
   ) {}
 
   /** 0..1 for the running prompt (or the last one, which ends at 1 unless it failed). */
@@ -37,29 +42,32 @@ export class RunState {
     switch (event.type) {
       case 'cached':
         this.total = Math.max(0, this.total - event.nodes.length);
-        for (const id of event.nodes) this.#set(id, { status: 'cached', progress: null }, true);
+        for (const id of event.nodes) this.#patch(id, { status: 'cached', progress: null }, { status: 'cached' }, true);
         break;
       case 'node_start':
         this.node = event.node_id;
         this.fraction = 0;
-        this.#set(event.node_id, { status: 'running', progress: null, error: null });
+        this.#patch(event.node_id, { status: 'running', progress: null, error: null }, { status: 'running', fraction: 0 });
         break;
-      case 'progress':
-        if (event.node_id === this.node) this.fraction = event.max > 0 ? event.value / event.max : 0;
-        this.#set(event.node_id, { progress: event.max > 0 ? event.value / event.max : null });
+      case 'progress': {
+        const fraction = event.max > 0 ? event.value / event.max : 0;
+        if (event.node_id === this.node) this.fraction = fraction;
+        this.#patch(event.node_id, { progress: event.max > 0 ? fraction : null }, { fraction });
         break;
+      }
       case 'preview':
-        this.#set(event.node_id, { preview: event.url });
+        this.#set(baseNodeId(event.node_id), { preview: event.url });
         break;
       case 'node_done':
         this.#nodeDone(event.prompt_id, event.node_id, event.cached, event.files);
         break;
       case 'error':
-        this.#set(event.node_id, { status: 'error', progress: null, preview: null, error: event.message }, true);
+        this.#patch(event.node_id, { status: 'error', progress: null, preview: null, error: event.message }, { status: 'error' }, true);
+        if (this.#sweeps.isBranch(event.node_id)) this.#set(baseNodeId(event.node_id), { preview: null, error: event.message });
         this.errors.showExecution(event);
         break;
       case 'interrupted':
-        if (event.node_id) this.#set(event.node_id, { status: 'idle', progress: null, preview: null }, true);
+        if (event.node_id) this.#patch(event.node_id, { status: 'idle', progress: null, preview: null }, { status: 'idle' }, true);
         break;
       case 'prompt_done':
         this.#finish(event.status);
@@ -75,14 +83,19 @@ export class RunState {
     this.fraction = 0;
     this.#waiting = new Set(nodes);
     this.errors.execution = null;
+    this.#sweeps.start(nodes, this.#labels());
     this.#graphCall((g) => g.resetRunState(true));
-    for (const id of nodes) this.#set(id, { status: 'queued', progress: null, preview: null, error: null });
+    for (const id of nodes) this.#patch(id, { status: 'queued', progress: null, preview: null, error: null }, { status: 'queued' });
   }
 
   #nodeDone(promptId: string, nodeId: string, cached: boolean, files: FileRef[]): void {
     const patch: Partial<NodeRunState> = { status: cached ? 'cached' : 'done', progress: null, preview: null };
-    if (files.length > 0) patch.images = files.map((f) => viewUrl(f, promptId.slice(0, 8)));
-    this.#set(nodeId, patch, true);
+    const shown = files.length > 0 ? filesPatch(files, (f) => viewUrl(f, promptId.slice(0, 8))) : undefined;
+    if (shown) Object.assign(patch, shown);
+    // A node found in this run's cache (a duplicate branch) was never counted out of the total.
+    if (cached && this.#waiting.has(nodeId)) this.total = Math.max(0, this.total - 1);
+    this.#patch(nodeId, patch, { status: cached ? 'cached' : 'done', fraction: 0, ...(shown ? { files: shown } : {}) }, true);
+    if (this.#sweeps.isBranch(nodeId)) this.#set(baseNodeId(nodeId), { preview: null });
     if (!cached) this.done += 1;
     if (this.node === nodeId) {
       this.node = null;
@@ -91,13 +104,32 @@ export class RunState {
   }
 
   #finish(status: PromptStatus): void {
-    for (const id of this.#waiting) this.#set(id, { status: 'idle', progress: null });
+    for (const id of this.#waiting) this.#patch(id, { status: 'idle', progress: null }, { status: 'idle' });
     this.#waiting.clear();
     if (status === 'success') this.done = this.total;
     this.lastStatus = status;
     this.node = null;
     this.fraction = 0;
     this.promptId = null;
+  }
+
+  /**
+   * Updates a node: `patch` for a plain node; for a sweep's branch copy, `change` to its branch,
+   * and the node it copies gets the state of all its branches together.
+   */
+  #patch(nodeId: string, patch: Partial<NodeRunState>, change: BranchChange, settled = false): void {
+    const merged = this.#sweeps.update(nodeId, change);
+    if (!merged) return this.#set(nodeId, patch, settled);
+    if (settled) this.#waiting.delete(nodeId);
+    this.#set(baseNodeId(nodeId), merged);
+  }
+
+  #labels(): string[] {
+    try {
+      return this.branchLabels();
+    } catch {
+      return []; // captions are a nicety: a graph that cannot be read falls back to branch numbers
+    }
   }
 
   #set(nodeId: string, patch: Partial<NodeRunState>, settled = false): void {

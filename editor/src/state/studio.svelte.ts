@@ -2,7 +2,7 @@ import { parseWorkflow, type EngineEvent, type HistoryEntry, type Workflow } fro
 import { api, ApiError } from '../api/client.ts';
 import { EventStream, type StreamEvent } from '../api/events.ts';
 import type { GraphView } from '../graph/graph-view.ts';
-import { createGraphView } from '../graph/index.ts';
+import { baseNodeId, createGraphView, sweepBranchLabels } from '../graph/index.ts';
 import { CatalogueState } from './catalogue.svelte.ts';
 import { DialogState } from './dialogs.svelte.ts';
 import { DocumentState } from './documents.svelte.ts';
@@ -25,7 +25,7 @@ export class Studio {
   readonly queue = new QueueState();
   readonly viewer = new ViewerState();
   readonly system = new SystemState();
-  readonly run = new RunState(() => this.graph, this.errors);
+  readonly run = new RunState(() => this.graph, this.errors, () => (this.graph ? sweepBranchLabels(this.graph.serialize(), this.catalogue.data) : []));
   readonly documents = new DocumentState(() => this.#requireGraph(), this.dialogs, this.errors);
 
   graph = $state.raw<GraphView | null>(null);
@@ -42,7 +42,7 @@ export class Studio {
     this.graph = graph;
     this.#cleanup.push(
       graph.onChange(() => this.documents.changed()),
-      graph.onImageClick((nodeId, url) => this.viewer.open({ url, label: imageLabel(this.nodeLabel(nodeId), url) })),
+      graph.onImageClick((nodeId, url) => this.openNodeImage(nodeId, url)),
       this.stream.subscribe('*', (event) => this.#onEvent(event)),
       this.stream.onConnection((connected) => this.#onConnection(connected)),
     );
@@ -105,8 +105,25 @@ export class Studio {
     }
   }
 
+  /** Shows a node; a sweep's branch copy (`5:1`, as errors and history name it) shows the node it copies. */
   focusNode(nodeId: string): void {
-    this.graph?.focusNode(nodeId);
+    this.graph?.focusNode(baseNodeId(nodeId));
+  }
+
+  /**
+   * A click on an image in a node: a Compare node's pair opens in compare mode with exactly its two
+   * images; any other image opens on its own, captioned with its branch values when it has them.
+   */
+  openNodeImage(nodeId: string, url: string): void {
+    const state = this.graph?.runState(nodeId);
+    const pair = state?.compare;
+    const node = this.nodeLabel(nodeId);
+    if (pair) {
+      this.viewer.compare({ url: pair.a, label: `${node} · ${pair.labelA}` }, { url: pair.b, label: `${node} · ${pair.labelB}` });
+      return;
+    }
+    const caption = state?.labels?.[state.images.indexOf(url)];
+    this.viewer.open({ url, label: caption ? `${node} · ${caption}` : imageLabel(node, url) });
   }
 
   /** The node's title on the canvas, else its type's display name, else its id. */

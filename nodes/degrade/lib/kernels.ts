@@ -24,11 +24,24 @@ export interface BlurConfig {
   betaGaussian: [number, number];
   betaPlateau: [number, number];
   sincProb: number;
+  /** Odd kernel sizes to draw from, inclusive (Real-ESRGAN: 7..21); absent means 7..21. */
+  sizeRange?: [number, number];
 }
 
 /** Every random kernel is zero-padded to this size, as Real-ESRGAN does. */
 export const PAD_SIZE = 21;
 const KERNEL_SIZES = [7, 9, 11, 13, 15, 17, 19, 21];
+
+/** The odd sizes in [lo, hi] (both clamped to 1..PAD_SIZE); 7..21 when no range is given. */
+export function kernelSizes(range?: [number, number]): number[] {
+  if (!range) return KERNEL_SIZES;
+  const lo = Math.max(1, Math.ceil(range[0]));
+  const hi = Math.min(PAD_SIZE, Math.floor(range[1]));
+  const sizes: number[] = [];
+  for (let k = lo % 2 === 1 ? lo : lo + 1; k <= hi; k += 2) sizes.push(k);
+  if (sizes.length === 0) throw new RangeError(`no odd kernel size in [${range[0]}, ${range[1]}] (sizes are 1..${PAD_SIZE})`);
+  return sizes;
+}
 
 function checkSize(size: number): void {
   if (!Number.isInteger(size) || size < 1 || size % 2 === 0) throw new RangeError(`kernel size must be a positive odd integer, got ${size}`);
@@ -164,7 +177,7 @@ function choose<T>(rng: Rng, items: readonly T[], probs?: readonly number[]): T 
  * Zero-padded to 21x21; `params.size` keeps the drawn size.
  */
 export function randomKernel(rng: Rng, cfg: BlurConfig): Kernel {
-  const size = choose(rng, KERNEL_SIZES);
+  const size = choose(rng, kernelSizes(cfg.sizeRange));
   if (rng.uniform() < cfg.sincProb) {
     const omegaC = size < 13 ? uniform(rng, Math.PI / 3, Math.PI) : uniform(rng, Math.PI / 5, Math.PI);
     return sincKernel(size, omegaC, PAD_SIZE);
@@ -197,9 +210,12 @@ export function randomKernel(rng: Rng, cfg: BlurConfig): Kernel {
   return padKernel(kernel, PAD_SIZE);
 }
 
-/** The final sinc filter: with probability `prob` a sinc (size {7..21}, omega_c ~ U(pi/3, pi)) padded to 21, else null (pulse). */
-export function randomFinalSinc(rng: Rng, prob: number): Kernel | null {
+/**
+ * The final sinc filter: with probability `prob` a sinc (size from `sizes`, default 7..21;
+ * omega_c ~ U(omega), default U(pi/3, pi)) padded to 21, else null (pulse).
+ */
+export function randomFinalSinc(rng: Rng, prob: number, sizes?: [number, number], omega: [number, number] = [Math.PI / 3, Math.PI]): Kernel | null {
   if (!(rng.uniform() < prob)) return null;
-  const size = choose(rng, KERNEL_SIZES);
-  return sincKernel(size, uniform(rng, Math.PI / 3, Math.PI), PAD_SIZE);
+  const size = choose(rng, kernelSizes(sizes));
+  return sincKernel(size, uniform(rng, omega[0], omega[1]), PAD_SIZE);
 }

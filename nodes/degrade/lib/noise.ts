@@ -6,6 +6,7 @@
  */
 import type { Rng } from '../../api/rng.ts';
 import { createImage, type ImageTensor } from '../../api/tensor.ts';
+import { Stream } from './rand.ts';
 
 export interface NoiseConfig {
   gaussianProb: number;
@@ -16,17 +17,29 @@ export interface NoiseConfig {
 
 const clamp01 = (v: number): number => (v > 0 ? (v < 1 ? v : 1) : 0);
 
+/**
+ * Adds N(0, (sigma/255)^2) noise and clamps. The field comes from a Stream seeded by `rng`
+ * (ziggurat normals): colour noise fills channel after channel, gray noise one plane for all.
+ */
 export function addGaussianNoise(image: ImageTensor, rng: Rng, sigma: number, gray: boolean): ImageTensor {
   const { n, c, h, w } = image;
   const out = createImage(n, c, h, w);
   const plane = h * w;
   const s = sigma / 255;
-  const field = new Float32Array(plane);
+  const stream = new Stream(rng);
+  const item = c * plane;
+  const field = new Float32Array(gray ? plane : item);
   for (let b = 0; b < n; b++) {
+    stream.fillNormal(field, s);
+    const src = image.data.subarray(b * item, (b + 1) * item);
+    const dst = out.data.subarray(b * item, (b + 1) * item);
     for (let ch = 0; ch < c; ch++) {
-      if (!gray || ch === 0) for (let i = 0; i < plane; i++) field[i] = rng.normal() * s;
-      const base = (b * c + ch) * plane;
-      for (let i = 0; i < plane; i++) out.data[base + i] = clamp01(image.data[base + i]! + field[i]!);
+      const off = ch * plane;
+      const fOff = gray ? 0 : off;
+      for (let i = 0; i < plane; i++) {
+        const v = src[off + i]! + field[fOff + i]!;
+        dst[off + i] = v > 0 ? (v < 1 ? v : 1) : 0;
+      }
     }
   }
   return out;
@@ -62,67 +75,110 @@ export function poissonCdf(lam: number): Float64Array {
   return cdf;
 }
 
-/** A CDF with a guide table: guide[j] is the smallest k with cdf[k] > j / guide.length. */
-export interface PoissonTable {
+/** Guide entries per table: guide[j] is the smallest k with cdf[k] > j / GUIDE. */
+const GUIDE = 256;
+
+/**
+ * The inverse-CDF tables of the 256 means (v / 255) * vals of one level count, flat: table v's
+ * CDF is cdf[start[v] .. start[v + 1]), its last entry raised to 2 so that every search stops
+ * there (the mass past it is below 1e-30), and guide[v * GUIDE + j] is an absolute index into cdf.
+ */
+interface PoissonTables {
   cdf: Float64Array;
+  start: Int32Array;
   guide: Int32Array;
 }
 
-export function poissonTable(lam: number): PoissonTable {
-  const cdf = poissonCdf(lam);
-  const guide = new Int32Array(cdf.length);
-  let k = 0;
-  for (let j = 0; j < guide.length; j++) {
-    const u = j / guide.length;
-    while (k < cdf.length - 1 && cdf[k]! <= u) k++;
-    guide[j] = k;
+function buildTables(vals: number): PoissonTables {
+  const cdfs = Array.from({ length: 256 }, (_, v) => poissonCdf((v / 255) * vals));
+  const start = new Int32Array(257);
+  for (let v = 0; v < 256; v++) start[v + 1] = start[v]! + cdfs[v]!.length;
+  const cdf = new Float64Array(start[256]!);
+  const guide = new Int32Array(256 * GUIDE);
+  for (let v = 0; v < 256; v++) {
+    const c = cdfs[v]!;
+    const at = start[v]!;
+    cdf.set(c, at);
+    cdf[at + c.length - 1] = 2;
+    let k = at;
+    for (let j = 0; j < GUIDE; j++) {
+      while (cdf[k]! <= j / GUIDE) k++;
+      guide[v * GUIDE + j] = k;
+    }
   }
-  return { cdf, guide };
+  return { cdf, start, guide };
 }
 
-/** Smallest k with cdf[k] > u (the last k when rounding leaves u above the table). */
-function searchCdf(t: PoissonTable, u: number): number {
-  const { cdf, guide } = t;
-  let k = guide[Math.floor(u * guide.length)]!;
-  const last = cdf.length - 1;
-  while (k < last && cdf[k]! <= u) k++;
+/**
+ * Tables by level count (a power of two up to 256), built when first needed and kept: building
+ * them costs a few ms of Math.exp, more than sampling a whole image.
+ */
+const TABLES = new Map<number, PoissonTables>();
+
+function tablesFor(vals: number): PoissonTables {
+  let t = TABLES.get(vals);
+  if (!t) TABLES.set(vals, (t = buildTables(vals)));
+  return t;
+}
+
+/** Smallest k with cdf_v[k] > u, for u in [0, 1). */
+function searchCdf(t: PoissonTables, v: number, u: number): number {
+  const cdf = t.cdf;
+  let k = t.guide[v * GUIDE + ((u * GUIDE) | 0)]!;
+  while (cdf[k]! <= u) k++;
+  return k - t.start[v]!;
+}
+
+/** One Poisson draw with mean `lam` (a one-off table; the noise functions use the shared ones). */
+export function samplePoisson(rng: Rng, lam: number): number {
+  const cdf = poissonCdf(lam);
+  cdf[cdf.length - 1] = 2;
+  const u = rng.uniform();
+  let k = 0;
+  while (cdf[k]! <= u) k++;
   return k;
 }
 
-/** One Poisson draw with mean `lam`. */
-export function samplePoisson(rng: Rng, lam: number): number {
-  return searchCdf(poissonTable(lam), rng.uniform());
-}
-
-/** Levels used for one 8-bit-rounded plane set: 2^ceil(log2(#unique values)). */
+/**
+ * Levels used for one 8-bit-rounded plane set: 2^ceil(log2(#unique values)). The scan stops at
+ * the 129th distinct value: from there on the answer is 256 whatever follows.
+ */
 function levels(q: Uint8Array): number {
   const seen = new Uint8Array(256);
   let unique = 0;
-  for (let i = 0; i < q.length; i++) {
-    if (seen[q[i]!] === 0) {
-      seen[q[i]!] = 1;
-      unique++;
-    }
+  for (let i = 0; i < q.length && unique <= 128; i++) {
+    const v = q[i]!;
+    unique += 1 - seen[v]!;
+    seen[v] = 1;
   }
   return Math.pow(2, Math.ceil(Math.log2(Math.max(unique, 1))));
 }
 
+/** Rounds to 8 bits; (v * 255 + 0.5) | 0 equals Math.round(v * 255) for float32 v (the product is exact) and is faster. */
 function quantise(src: Float32Array, dst: Uint8Array): void {
   for (let i = 0; i < src.length; i++) {
     const v = src[i]!;
-    dst[i] = v > 0 ? (v >= 1 ? 255 : Math.round(v * 255)) : 0;
+    dst[i] = v > 0 ? (v >= 1 ? 255 : (v * 255 + 0.5) | 0) : 0;
   }
 }
 
-/** Poisson noise of strength `scale` (BasicSR add_poisson_noise_pt), per batch item. */
+const CHUNK = 4096;
+/** v / 255 for the 8-bit values. */
+const QUANT = Float64Array.from({ length: 256 }, (_, v) => v / 255);
+
+/**
+ * Poisson noise of strength `scale` (BasicSR add_poisson_noise_pt), per batch item; the draws
+ * come from a Stream seeded by `rng`.
+ */
 export function addPoissonNoise(image: ImageTensor, rng: Rng, scale: number, gray: boolean): ImageTensor {
   const { n, c, h, w } = image;
   const out = createImage(n, c, h, w);
   const plane = h * w;
   const item = c * plane;
-  const tables = new Map<number, (PoissonTable | undefined)[]>();
   const noise = new Float32Array(gray ? plane : item);
   const q = new Uint8Array(noise.length);
+  const stream = new Stream(rng);
+  const uniforms = new Float64Array(CHUNK);
   for (let b = 0; b < n; b++) {
     const src = image.data.subarray(b * item, (b + 1) * item);
     if (gray && c >= 3) {
@@ -133,12 +189,15 @@ export function addPoissonNoise(image: ImageTensor, rng: Rng, scale: number, gra
       quantise(gray ? src.subarray(0, plane) : src, q);
     }
     const vals = levels(q);
-    let cdfs = tables.get(vals);
-    if (!cdfs) tables.set(vals, (cdfs = new Array<PoissonTable | undefined>(256)));
-    for (let i = 0; i < q.length; i++) {
-      const qi = q[i]!;
-      const cdf = cdfs[qi] ?? (cdfs[qi] = poissonTable((qi / 255) * vals));
-      noise[i] = (searchCdf(cdf, rng.uniform()) / vals - qi / 255) * scale;
+    const tables = tablesFor(vals);
+    const inv = 1 / vals;
+    for (let i0 = 0; i0 < q.length; i0 += CHUNK) {
+      const len = Math.min(CHUNK, q.length - i0);
+      const u = stream.fillUniform(len === CHUNK ? uniforms : uniforms.subarray(0, len));
+      for (let k = 0; k < len; k++) {
+        const qi = q[i0 + k]!;
+        noise[i0 + k] = (searchCdf(tables, qi, u[k]!) * inv - QUANT[qi]!) * scale;
+      }
     }
     const dst = out.data.subarray(b * item, (b + 1) * item);
     for (let ch = 0; ch < c; ch++) {

@@ -14,20 +14,18 @@
  *
  * The clamp before each JPEG is jpegCompress's own (it rounds and clamps to 8 bits).
  *
- * Resizing follows torch.nn.functional.interpolate as BasicSR calls it (align_corners = false, no
- * antialias, bicubic A = -0.75, area = adaptive average pooling), not ../../image/resize.ts, which
- * widens its filters when shrinking: that antialiasing would change the LQ statistics.
+ * Resizing follows torch.nn.functional.interpolate as BasicSR calls it (resize.ts).
  */
 import type { Rng } from '../../api/rng.ts';
 import { createImage, type ImageTensor } from '../../api/tensor.ts';
-import { convolve } from './convolve.ts';
+import { applyPlan, convolve, type KernelPlan } from './convolve.ts';
 import { jpegCompress } from './jpeg.ts';
 import { randomFinalSinc, randomKernel, type Kernel } from './kernels.ts';
 import { randomNoise } from './noise.ts';
 import type { DegradeConfig, StageConfig } from './presets.ts';
+import { RESIZE_MODES, resizeTorch, type ResizeMode } from './resize.ts';
 
-export type ResizeMode = 'area' | 'bilinear' | 'bicubic';
-export const RESIZE_MODES: readonly ResizeMode[] = ['area', 'bilinear', 'bicubic'];
+export { RESIZE_MODES, resizeTorch, type ResizeMode };
 const RESIZE_TYPES = ['up', 'down', 'keep'] as const;
 
 export interface DegradeResult {
@@ -38,7 +36,8 @@ export interface DegradeResult {
 
 /**
  * Degrades one image (n = 1) to (floor(h / scale), floor(w / scale)), or back to (h, w) when
- * `cfg.resizeBack`. The result is on the 8-bit grid unless resized back.
+ * `cfg.resizeBack`. The result is on the 8-bit grid unless resized back. `onStep` runs after each
+ * of the four stages; what it throws (an interrupt) ends the degradation there.
  */
 export async function degradeImage(
   input: ImageTensor,
@@ -126,7 +125,7 @@ export async function degradeImage(
   return { image: img, params };
 }
 
-function kernelRecord(k: Kernel): Record<string, unknown> {
+export function kernelRecord(k: Kernel): Record<string, unknown> {
   return { kind: k.kind, size: k.size, ...k.params };
 }
 
@@ -142,7 +141,14 @@ function noiseStep(img: ImageTensor, rng: Rng, stage: StageConfig, rec: Record<s
   return image; // randomNoise clamps to 0..1 (BasicSR clip=True)
 }
 
-function drawResize(rng: Rng, stage: StageConfig): { type: (typeof RESIZE_TYPES)[number]; factor: number; mode: ResizeMode } {
+/**
+ * One resize draw: up / down / keep by the (unnormalised) probabilities, the factor U(1, hi) up or
+ * U(lo, 1) down, and the mode uniformly from area, bilinear, bicubic.
+ */
+export function drawResize(
+  rng: Rng,
+  stage: Pick<StageConfig, 'resizeProb' | 'resizeRange'>,
+): { type: (typeof RESIZE_TYPES)[number]; factor: number; mode: ResizeMode } {
   const u = rng.uniform();
   const [pUp, pDown] = stage.resizeProb;
   const total = stage.resizeProb[0] + stage.resizeProb[1] + stage.resizeProb[2];
@@ -164,167 +170,51 @@ export function clamp(img: ImageTensor): ImageTensor {
   return { ...img, data: out };
 }
 
-/** Clamps and rounds to the 8-bit grid. */
+/** Clamps and rounds to the 8-bit grid ((v * 255 + 0.5) | 0 is Math.round for float32 v, and faster). */
+const FROM8 = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+
 export function round8(img: ImageTensor): ImageTensor {
   const out = new Float32Array(img.data.length);
   const src = img.data;
   for (let i = 0; i < src.length; i++) {
     const v = src[i]!;
-    out[i] = v > 0 ? (v < 1 ? Math.round(v * 255) / 255 : 1) : 0;
+    out[i] = v > 0 ? (v < 1 ? FROM8[(v * 255 + 0.5) | 0]! : 1) : 0;
   }
   return { ...img, data: out };
 }
 
-interface Taps {
-  start: Int32Array;
-  index: Int32Array;
-  weight: Float32Array;
-}
-
-/**
- * torch.nn.functional.interpolate on one axis. `srcPerDst` is the coordinate scale (1 / factor
- * when torch is given a scale factor, src / dst when given a size).
- */
-function axisTaps(src: number, dst: number, mode: ResizeMode, srcPerDst: number): Taps {
-  const start = new Int32Array(dst + 1);
-  const index: number[] = [];
-  const weight: number[] = [];
-  const clampIdx = (i: number) => (i < 0 ? 0 : i > src - 1 ? src - 1 : i);
-  for (let o = 0; o < dst; o++) {
-    if (mode === 'area') {
-      // adaptive_avg_pool: [floor(o * src / dst), ceil((o + 1) * src / dst))
-      const a = Math.floor((o * src) / dst);
-      const b = Math.ceil(((o + 1) * src) / dst);
-      for (let j = a; j < b; j++) index.push(j), weight.push(1 / (b - a));
-    } else if (mode === 'bilinear') {
-      let real = srcPerDst * (o + 0.5) - 0.5;
-      if (real < 0) real = 0;
-      const i0 = Math.floor(real);
-      const l1 = real - i0;
-      const i1 = i0 < src - 1 ? i0 + 1 : i0;
-      index.push(Math.min(i0, src - 1), i1), weight.push(1 - l1, l1);
-    } else {
-      const real = srcPerDst * (o + 0.5) - 0.5;
-      const i0 = Math.floor(real);
-      const t = real - i0;
-      const A = -0.75;
-      const c1 = (x: number) => ((A + 2) * x - (A + 3)) * x * x + 1;
-      const c2 = (x: number) => ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
-      const ws = [c2(t + 1), c1(t), c1(1 - t), c2(2 - t)];
-      for (let k = 0; k < 4; k++) index.push(clampIdx(i0 - 1 + k)), weight.push(ws[k]!);
-    }
-    start[o + 1] = index.length;
-  }
-  return { start, index: Int32Array.from(index), weight: Float32Array.from(weight) };
-}
-
-/** Separable torch-style resize of one image; `sx`/`sy` override the coordinate scale. */
-export function resizeTorch(img: ImageTensor, tw: number, th: number, mode: ResizeMode, sx?: number, sy?: number): ImageTensor {
-  const { c, h, w, data } = img;
-  if (tw === w && th === h && (mode === 'area' || (sx ?? 1) === 1)) return img;
-  const xs = axisTaps(w, tw, mode, sx ?? w / tw);
-  const ys = axisTaps(h, th, mode, sy ?? h / th);
-  const out = createImage(1, c, th, tw);
-  const rows = new Float32Array(h * tw);
-  for (let ch = 0; ch < c; ch++) {
-    const src = ch * h * w;
-    const { start, index, weight } = xs;
-    for (let y = 0; y < h; y++) {
-      const line = data.subarray(src + y * w, src + (y + 1) * w);
-      const rb = y * tw;
-      let t = 0;
-      for (let x = 0; x < tw; x++) {
-        const end = start[x + 1]!;
-        let sum = 0;
-        for (; t < end; t++) sum += weight[t]! * line[index[t]!]!;
-        rows[rb + x] = sum;
-      }
-    }
-    const dst = ch * th * tw;
-    const od = out.data;
-    for (let y = 0; y < th; y++) {
-      const ob = dst + y * tw;
-      const t0 = ys.start[y]!;
-      const n = ys.start[y + 1]! - t0;
-      if (n === 4) {
-        // bicubic: one pass over the four source rows
-        const [w0, w1, w2, w3] = [ys.weight[t0]!, ys.weight[t0 + 1]!, ys.weight[t0 + 2]!, ys.weight[t0 + 3]!];
-        const [r0, r1, r2, r3] = [ys.index[t0]! * tw, ys.index[t0 + 1]! * tw, ys.index[t0 + 2]! * tw, ys.index[t0 + 3]! * tw];
-        for (let x = 0; x < tw; x++) od[ob + x] = w0 * rows[r0 + x]! + w1 * rows[r1 + x]! + w2 * rows[r2 + x]! + w3 * rows[r3 + x]!;
-        continue;
-      }
-      for (let t = t0; t < t0 + n; t++) {
-        const wgt = ys.weight[t]!;
-        const rb = ys.index[t]! * tw;
-        for (let x = 0; x < tw; x++) od[ob + x]! += wgt * rows[rb + x]!;
-      }
-    }
-  }
-  return out;
-}
-
 /** cv2.getGaussianKernel(51, 0): sigma = 0.3 * ((51 - 1) / 2 - 1) + 0.8 = 8. */
-function gaussian1d(size: number): Float32Array {
+function gaussian1d(size: number): number[] {
   const sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8;
-  const k = new Float32Array(size);
+  const k: number[] = [];
   let total = 0;
   for (let i = 0; i < size; i++) {
     const x = i - (size - 1) / 2;
-    total += k[i] = Math.exp(-(x * x) / (2 * sigma * sigma));
+    k.push(Math.exp(-(x * x) / (2 * sigma * sigma)));
+    total += k[i]!;
   }
-  for (let i = 0; i < size; i++) k[i]! /= total;
-  return k;
+  return k.map((v) => Math.fround(v / total));
 }
 
-function reflect(i: number, n: number): number {
-  if (n === 1) return 0;
-  const period = 2 * (n - 1);
-  let m = i % period;
-  if (m < 0) m += period;
-  return m < n ? m : period - m;
-}
-
-/** Separable blur with reflect padding (the 51x51 Gaussian is the outer product of its 1-D taps). */
-function blurSeparable(img: ImageTensor, k: Float32Array): ImageTensor {
-  const { c, h, w, data } = img;
-  const r = (k.length - 1) / 2;
-  const tmp = new Float32Array(h * w);
-  const out = createImage(1, c, h, w);
-  const xi = Int32Array.from({ length: w + 2 * r }, (_, i) => reflect(i - r, w));
-  const yi = Int32Array.from({ length: h + 2 * r }, (_, i) => reflect(i - r, h));
-  for (let ch = 0; ch < c; ch++) {
-    const base = ch * h * w;
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        let s = 0;
-        for (let t = 0; t < k.length; t++) s += k[t]! * data[base + y * w + xi[x + t]!]!;
-        tmp[y * w + x] = s;
-      }
-    }
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        let s = 0;
-        for (let t = 0; t < k.length; t++) s += k[t]! * tmp[yi[y + t]! * w + x]!;
-        out.data[base + y * w + x] = s;
-      }
-    }
-  }
-  return out;
-}
+/** The 51x51 Gaussian as the outer product of its 1-D taps (exact: it is separable). */
+const USM_PLAN: KernelPlan = (() => {
+  const taps = gaussian1d(51);
+  const index = taps.map((_, i) => i);
+  return { kind: 'separable', size: 51, terms: [{ col: { index, weight: taps }, row: { index, weight: taps } }], error: 0 };
+})();
 
 /** BasicSR USMSharp (radius 50 -> 51 taps, sigma 8), weight 0.5, threshold 10. */
 export function usmSharp(img: ImageTensor, weight = 0.5, threshold = 10): ImageTensor {
-  const k = gaussian1d(51);
-  const blurred = blurSeparable(img, k);
+  const blurred = applyPlan(img, USM_PLAN);
   const n = img.data.length;
-  const mask = createImage(1, img.c, img.h, img.w);
+  const mask = createImage(img.n, img.c, img.h, img.w);
   const residual = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     residual[i] = img.data[i]! - blurred.data[i]!;
     mask.data[i] = Math.abs(residual[i]!) * 255 > threshold ? 1 : 0;
   }
-  const soft = blurSeparable(mask, k);
-  const out = createImage(1, img.c, img.h, img.w);
+  const soft = applyPlan(mask, USM_PLAN);
+  const out = createImage(img.n, img.c, img.h, img.w);
   for (let i = 0; i < n; i++) {
     const v = img.data[i]!;
     const sharp = Math.min(1, Math.max(0, v + weight * residual[i]!));

@@ -201,3 +201,117 @@ function applyStage(stage: StageConfig, value: unknown, where: string): void {
     }
   }
 }
+
+/** A setting the DegradeRealESRGAN node edits with its own widget; -1 keeps the preset's value. */
+export interface SettingWidget {
+  name: string;
+  kind: 'float' | 'int';
+  /** Allowed values besides -1. */
+  lo: number;
+  hi: number;
+  /** Whether `lo` itself is allowed (sigmas must be above 0). */
+  loOpen: boolean;
+  step: number;
+  description: string;
+  get(cfg: DegradeConfig): number;
+  set(cfg: DegradeConfig, v: number): void;
+}
+
+/** The value of a setting widget that means "the preset's". */
+export const FROM_PRESET = -1;
+
+function rangeWidgets(): SettingWidget[] {
+  const out: SettingWidget[] = [];
+  for (const stage of ['stage1', 'stage2'] as const) {
+    const n = stage === 'stage1' ? 1 : 2;
+    const pair = (
+      key: string,
+      what: string,
+      lims: [[number, number], [number, number]],
+      loOpen: boolean,
+      step: number,
+      get: (s: StageConfig) => [number, number],
+      set: (s: StageConfig, end: 0 | 1, v: number) => void,
+      kind: 'float' | 'int' = 'float',
+    ) => {
+      (['min', 'max'] as const).forEach((end, i) => {
+        out.push({
+          name: `${stage}_${key}_${end}`,
+          kind,
+          lo: lims[i]![0],
+          hi: lims[i]![1],
+          loOpen,
+          step,
+          description: `Stage ${n}: the ${end === 'min' ? 'lowest' : 'highest'} ${what}.`,
+          get: (cfg) => get(cfg[stage])[i]!,
+          set: (cfg, v) => set(cfg[stage], i as 0 | 1, v),
+        });
+      });
+    };
+    pair('blur_sigma', 'blur sigma (pixels; x and y drawn from the same range)', [[0, 20], [0, 20]], true, 0.05,
+      (s) => s.blur.sigmaX,
+      (s, end, v) => {
+        s.blur.sigmaX[end] = v;
+        s.blur.sigmaY[end] = v;
+      });
+    pair('resize_scale', 'resize factor (down draws U(min, 1), up U(1, max))', [[0, 1], [1, 4]], true, 0.01,
+      (s) => s.resizeRange,
+      (s, end, v) => void (s.resizeRange[end] = v));
+    pair('noise_sigma', 'Gaussian noise sigma (0..255 scale)', [[0, 255], [0, 255]], false, 0.5,
+      (s) => s.noise.sigma,
+      (s, end, v) => void (s.noise.sigma[end] = v));
+    pair('poisson_scale', 'Poisson noise scale', [[0, 20], [0, 20]], false, 0.05,
+      (s) => s.noise.poissonScale,
+      (s, end, v) => void (s.noise.poissonScale[end] = v));
+    pair('jpeg_quality', 'JPEG quality', [[1, 100], [1, 100]], false, 1,
+      (s) => s.jpegRange,
+      (s, end, v) => void (s.jpegRange[end] = v),
+      'int');
+  }
+  const prob = (name: string, description: string, get: (c: DegradeConfig) => number, set: (c: DegradeConfig, v: number) => void): SettingWidget => ({
+    name, kind: 'float', lo: 0, hi: 1, loOpen: false, step: 0.01, description, get, set,
+  });
+  out.push(
+    prob('stage2_blur_prob', 'Probability that stage 2 blurs at all.', (c) => c.stage2.blurProb, (c, v) => void (c.stage2.blurProb = v)),
+    prob('final_sinc_prob', 'Probability of the final sinc filter.', (c) => c.finalSincProb, (c, v) => void (c.finalSincProb = v)),
+  );
+  return out;
+}
+
+/** The node's setting widgets, in the order it shows them. */
+export const SETTING_WIDGETS: readonly SettingWidget[] = rangeWidgets();
+
+/** A setting widget whose value cannot be used. */
+export class SettingError extends Error {
+  constructor(
+    readonly widget: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Puts the widget values other than -1 over `base` (a preset, with any JSON edits), then checks
+ * that each min/max pair is in order. Throws a SettingError naming the widget.
+ */
+export function applySettingWidgets(base: DegradeConfig, values: Record<string, unknown>): DegradeConfig {
+  const cfg = structuredClone(base);
+  for (const w of SETTING_WIDGETS) {
+    const v = values[w.name];
+    if (v === undefined || v === FROM_PRESET) continue;
+    const ok = typeof v === 'number' && Number.isFinite(v) && (w.loOpen ? v > w.lo : v >= w.lo) && v <= w.hi && (w.kind === 'float' || Number.isInteger(v));
+    if (!ok) throw new SettingError(w.name, `must be -1 (the preset's) or ${w.kind === 'int' ? 'an integer ' : ''}in ${w.loOpen ? '(' : '['}${w.lo}, ${w.hi}], got ${String(v)}`);
+    w.set(cfg, v);
+  }
+  for (let i = 0; i + 1 < SETTING_WIDGETS.length; i++) {
+    const lo = SETTING_WIDGETS[i]!;
+    const hi = SETTING_WIDGETS[i + 1]!;
+    if (!lo.name.endsWith('_min') || hi.name !== lo.name.replace(/_min$/, '_max')) continue;
+    if (lo.get(cfg) > hi.get(cfg)) {
+      const culprit = values[hi.name] !== undefined && values[hi.name] !== FROM_PRESET ? hi.name : lo.name;
+      throw new SettingError(culprit, `the range is empty: min ${lo.get(cfg)} > max ${hi.get(cfg)}`);
+    }
+  }
+  return cfg;
+}
