@@ -3,7 +3,9 @@
  * 512x512 -> 128x128 over 60 seeds (min and median), and 2048x2048 (the photo enlarged, bicubic)
  * -> 512x512 over 8 seeds, single-threaded: the pipeline runs on this thread and libvips (JPEG) is
  * held to one thread while it is measured. Then the node's path: the same work in the worker
- * thread, with the longest gap a 5 ms timer saw on the main thread meanwhile.
+ * thread, with the longest gap a 5 ms timer saw on the main thread meanwhile. Each size also
+ * gets a breakdown: the mean ms per image of each operation (blur, resize, noise, JPEG of the two
+ * stages, the final resize and sinc, the rounding), which shows where the time goes.
  * Reference: BasicSR on numpy + OpenCV, one thread, 512 -> 128: min 48 ms, median 74 ms.
  *
  * `npx tsx bench/degrade.ts` runs it alone.
@@ -14,7 +16,7 @@ import sharp from 'sharp';
 import { DEFAULT_LIMITS } from '../nodes/api/env.ts';
 import { Rng } from '../nodes/api/rng.ts';
 import type { ImageTensor } from '../nodes/api/tensor.ts';
-import { degradeImage, resizeTorch } from '../nodes/degrade/lib/pipeline.ts';
+import { degradeImage, resizeTorch, type StageTimings } from '../nodes/degrade/lib/pipeline.ts';
 import { realEsrganConfig } from '../nodes/degrade/lib/presets.ts';
 import { runInWorker } from '../nodes/degrade/worker-pool.ts';
 import { decodeImage } from '../nodes/image/codec.ts';
@@ -26,6 +28,8 @@ export interface DegradeRow {
   seeds: number;
   minMs: number;
   medianMs: number;
+  /** Mean ms per image of each operation (kernels, blur 1, resize 1, noise 1, jpeg 1, ...). */
+  stages: StageTimings;
 }
 
 const median = (ms: number[]): number => {
@@ -38,12 +42,14 @@ async function timeSeeds(image: ImageTensor, seeds: number): Promise<DegradeRow>
   const cfg = realEsrganConfig();
   for (let s = 0; s < 5; s++) await degradeImage(image, new Rng(1000 + s), cfg, 4); // warm-up (JIT, sharp, Poisson tables)
   const ms: number[] = [];
+  const stages: StageTimings = {};
   for (let s = 0; s < seeds; s++) {
     const t0 = performance.now();
-    await degradeImage(image, new Rng(s), cfg, 4);
+    await degradeImage(image, new Rng(s), cfg, 4, undefined, stages);
     ms.push(performance.now() - t0);
   }
-  return { size: image.w, seeds, minMs: Math.min(...ms), medianMs: median(ms) };
+  for (const k of Object.keys(stages)) stages[k]! /= seeds;
+  return { size: image.w, seeds, minMs: Math.min(...ms), medianMs: median(ms), stages };
 }
 
 /** The node's path: ms per image through the worker, and the main thread's longest timer gap. */
@@ -86,6 +92,7 @@ export async function measureDegrade(log: (line: string) => void): Promise<Degra
           `median ${row.medianMs.toFixed(1)} ms over ${row.seeds} seeds` +
           (row.size === 512 ? ' (BasicSR reference: min 48 ms, median 74 ms; goal: 2x faster)' : ''),
       );
+      log(`    mean ms per image: ${Object.entries(row.stages).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
     }
   } finally {
     sharp.concurrency(threads);

@@ -59,7 +59,12 @@ export async function startServer(options: ServerOptions = {}, registry = new No
   clearFolder(dirs.folders.temp);
   seedSampleInputs(dirs);
   // One runtime per server: its sessions (worker threads) are shared by every prompt.
-  const runtime = createRuntime({ provider: config.provider, memoryBudgetBytes: config.runtimeMemoryBytes });
+  const runtime = createRuntime({
+    provider: config.provider,
+    memoryBudgetBytes: config.runtimeMemoryBytes,
+    workerHeapMb: config.workerHeapMb,
+    testHooks: config.runtimeTestHooks,
+  });
   const env: NodeEnv = { dirs, limits: { maxPixels: config.limits.maxPixels }, runtime, models: createModelLibrary(dirs) };
   const cache = new LruOutputCache(config.cacheBytes);
   const token = tokenRequired(config) ? (config.token ?? loadOrCreateToken(config.dataRoot)) : undefined;

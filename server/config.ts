@@ -41,6 +41,10 @@ export interface ServerConfig {
   provider: ProviderChoice;
   /** Estimated memory of open model sessions above which idle ones are closed. */
   runtimeMemoryBytes: number;
+  /** JavaScript heap limit of each model worker thread, in MB (SUPIR_WORKER_HEAP_MB, default 4096). */
+  workerHeapMb: number;
+  /** Lets test nodes make model workers fail on purpose (server/runtime `testHooks`); never set by the CLI. */
+  runtimeTestHooks: boolean;
   /**
    * `auto` (default): a token is required when the server listens on anything but loopback;
    * `token`: always required; `none`: never (only for a trusted network).
@@ -72,7 +76,7 @@ export const DEFAULT_TEMPLATE = 'restore-esrgan';
 
 /**
  * Fills in defaults, reading SUPIR_STUDIO_DATA, SUPIR_MAX_PIXELS, SUPIR_PROVIDER, SUPIR_AUTH,
- * SUPIR_TOKEN and SUPIR_ON_RESTART from the environment.
+ * SUPIR_TOKEN, SUPIR_ON_RESTART and SUPIR_WORKER_HEAP_MB from the environment.
  */
 export function resolveConfig(options: ServerOptions = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const config: ServerConfig = {
@@ -93,6 +97,8 @@ export function resolveConfig(options: ServerOptions = {}, env: NodeJS.ProcessEn
     provider: options.provider ?? providerFromEnv(env),
     // Half the machine's memory: models beside the images, the cache and the OS.
     runtimeMemoryBytes: options.runtimeMemoryBytes ?? Math.floor(os.totalmem() / 2),
+    workerHeapMb: options.workerHeapMb ?? envNumber(env, 'SUPIR_WORKER_HEAP_MB') ?? 4096,
+    runtimeTestHooks: options.runtimeTestHooks ?? false,
     auth: options.auth ?? envChoice(env, 'SUPIR_AUTH', AUTH_MODES) ?? 'auto',
     token: options.token ?? (env.SUPIR_TOKEN?.trim() || undefined),
     persist: options.persist ?? true,
@@ -101,6 +107,7 @@ export function resolveConfig(options: ServerOptions = {}, env: NodeJS.ProcessEn
   if (config.token !== undefined && !/^[\x21-\x7e]{16,256}$/.test(config.token)) {
     throw new RangeError('the access token must be 16-256 printable ASCII characters without spaces');
   }
+  if (!(Number.isInteger(config.workerHeapMb) && config.workerHeapMb >= 16)) throw new RangeError(`workerHeapMb (SUPIR_WORKER_HEAP_MB) must be an integer of at least 16, got ${config.workerHeapMb}`);
   if (!(config.runtimeMemoryBytes > 0)) throw new RangeError(`runtimeMemoryBytes must be positive, got ${config.runtimeMemoryBytes}`);
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) {
     throw new RangeError(`port must be an integer in 0..65535, got ${config.port}`);

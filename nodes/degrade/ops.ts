@@ -4,10 +4,12 @@
  * what it drew in `params` (JSON, one entry per image). They run the same code as the pipeline
  * (lib/ops.ts) in the same worker thread.
  */
-import { defineNode, type AnyNodeDefinition } from '../api/define.ts';
+import { defineNode, type AnyNodeDefinition, type NodeContext } from '../api/define.ts';
 import { InputError } from '../api/errors.ts';
+import type { ImageTensor } from '../api/tensor.ts';
 import { combo, float, int, seed } from '../api/widgets.ts';
 import type { KernelKind } from './lib/kernels.ts';
+import type { OpArgs, OpName } from './lib/ops.ts';
 import { RESIZE_MODES, type ResizeMode } from './lib/resize.ts';
 import { runBatch } from './run-batch.ts';
 
@@ -29,7 +31,24 @@ function check(problems: Array<[string, string]>): void {
 }
 
 const seedWidget = seed({ default: 0, description: 'Every random choice is drawn from this seed; each image of a batch gets its own draws.' });
-const params = (rows: Record<string, unknown>[], extra: Record<string, unknown>): string => JSON.stringify({ ...extra, images: rows }, null, 2);
+
+/**
+ * What every seeded operation node executes: refuse the range problems its `validate` reports (a
+ * prompt sent past validation still gets them as InputErrors), run `op` on the batch, and list
+ * the draws of each image under the seed as the `params` JSON.
+ */
+async function runSeeded<K extends OpName>(
+  op: K,
+  v: { image: ImageTensor; seed: number },
+  problems: Array<[string, string]>,
+  args: OpArgs[K],
+  ctx: NodeContext,
+  opts?: { sameDraws?: boolean },
+): Promise<{ image: ImageTensor; params: string }> {
+  check(problems);
+  const r = await runBatch(op, v.image, v.seed, args, ctx, opts);
+  return { image: r.image, params: JSON.stringify({ seed: v.seed, images: r.params }, null, 2) };
+}
 
 const KINDS: KernelKind[] = ['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso'];
 const KIND_PROBS = [0.45, 0.25, 0.12, 0.03, 0.12, 0.03];
@@ -82,8 +101,7 @@ export const DegradeBlur = defineNode({
   },
   outputs: { image: 'IMAGE', params: 'STRING' },
   validate: (v) => blurProblems(v),
-  async execute(v, ctx) {
-    check(blurProblems(v));
+  execute(v, ctx) {
     const blur = {
       kernelList: [...KINDS],
       kernelProb: KINDS.map((k) => (v as Values)[`${k}_prob`] as number),
@@ -95,8 +113,7 @@ export const DegradeBlur = defineNode({
       sincProb: v.sinc_prob,
       sizeRange: [v.size_min, v.size_max] as [number, number],
     };
-    const r = await runBatch('blur', v.image, v.seed, { blur, kind: v.kernel as 'random' | KernelKind }, ctx);
-    return { image: r.image, params: params(r.params, { seed: v.seed }) };
+    return runSeeded('blur', v, blurProblems(v), { blur, kind: v.kernel as 'random' | KernelKind }, ctx);
   },
 });
 
@@ -125,15 +142,13 @@ export const DegradeResize = defineNode({
   },
   outputs: { image: 'IMAGE', params: 'STRING' },
   validate: (v) => resizeProblems(v),
-  async execute(v, ctx) {
-    check(resizeProblems(v));
+  execute(v, ctx) {
     const args = {
       resizeProb: [v.up_prob, v.down_prob, v.keep_prob] as [number, number, number],
       resizeRange: [v.scale_min, v.scale_max] as [number, number],
       mode: v.mode as 'random' | ResizeMode,
     };
-    const r = await runBatch('resize', v.image, v.seed, args, ctx, { sameDraws: true });
-    return { image: r.image, params: params(r.params, { seed: v.seed }) };
+    return runSeeded('resize', v, resizeProblems(v), args, ctx, { sameDraws: true });
   },
 });
 
@@ -161,16 +176,14 @@ export const DegradeNoise = defineNode({
   },
   outputs: { image: 'IMAGE', params: 'STRING' },
   validate: (v) => rangeProblems(v, noisePairs),
-  async execute(v, ctx) {
-    check(rangeProblems(v, noisePairs));
+  execute(v, ctx) {
     const cfg = {
       gaussianProb: v.gaussian_prob,
       sigma: [v.sigma_min, v.sigma_max] as [number, number],
       poissonScale: [v.poisson_scale_min, v.poisson_scale_max] as [number, number],
       grayProb: v.gray_prob,
     };
-    const r = await runBatch('noise', v.image, v.seed, cfg, ctx);
-    return { image: r.image, params: params(r.params, { seed: v.seed }) };
+    return runSeeded('noise', v, rangeProblems(v, noisePairs), cfg, ctx);
   },
 });
 
@@ -189,11 +202,7 @@ export const DegradeJPEG = defineNode({
   },
   outputs: { image: 'IMAGE', params: 'STRING' },
   validate: (v) => rangeProblems(v, jpegPairs),
-  async execute(v, ctx) {
-    check(rangeProblems(v, jpegPairs));
-    const r = await runBatch('jpeg', v.image, v.seed, { quality: [v.quality_min, v.quality_max] }, ctx);
-    return { image: r.image, params: params(r.params, { seed: v.seed }) };
-  },
+  execute: (v, ctx) => runSeeded('jpeg', v, rangeProblems(v, jpegPairs), { quality: [v.quality_min, v.quality_max] }, ctx),
 });
 
 const sincPairs: Array<[string, string]> = [
@@ -225,11 +234,9 @@ export const DegradeSinc = defineNode({
   },
   outputs: { image: 'IMAGE', params: 'STRING' },
   validate: (v) => sincProblems(v),
-  async execute(v, ctx) {
-    check(sincProblems(v));
+  execute(v, ctx) {
     const args = { prob: v.probability, sizeRange: [v.size_min, v.size_max] as [number, number], omega: [v.omega_min, v.omega_max] as [number, number] };
-    const r = await runBatch('sinc', v.image, v.seed, args, ctx);
-    return { image: r.image, params: params(r.params, { seed: v.seed }) };
+    return runSeeded('sinc', v, sincProblems(v), args, ctx);
   },
 });
 

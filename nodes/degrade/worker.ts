@@ -9,6 +9,7 @@
  */
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import type { ImageTensor } from '../api/tensor.ts';
+import { lowerThreadPriority } from '../api/thread-priority.ts';
 import { runOp, type OpArgs, type OpName } from './lib/ops.ts';
 
 export interface WorkerRequest {
@@ -29,6 +30,10 @@ class Aborted extends Error {}
 
 const port: MessagePort | null = parentPort;
 if (!port) throw new Error('nodes/degrade/worker.ts must run in a worker thread');
+
+// Degradation yields the CPU to the server's event loop, as model work does (see
+// thread-priority.ts). libvips' JPEG threads are not this thread's and keep their priority.
+lowerThreadPriority();
 
 port.on('message', (req: WorkerRequest) => {
   const flag = new Int32Array(req.abort);

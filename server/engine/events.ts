@@ -1,6 +1,6 @@
 import type { EngineEvent } from '../protocol/events.ts';
 
-export type { EngineEvent, EngineEventType, NodeErrorInfo, PromptStatus } from '../protocol/events.ts';
+export type { BranchInfo, EngineEvent, EngineEventType, NodeErrorInfo, PromptStatus } from '../protocol/events.ts';
 
 /** Where events go. Transports implement it; the engine never knows who listens. */
 export interface EventSink {

@@ -5,7 +5,7 @@ import { Rng, seedFromString } from '../../nodes/api/rng.ts';
 import { bytesOf, shapeOf, type ImageTensor } from '../../nodes/api/tensor.ts';
 import { checkWidgetValue, describe } from '../../nodes/api/widgets.ts';
 import type { OutputCache } from './cache.ts';
-import type { EventSink, NodeErrorInfo, PromptStatus } from './events.ts';
+import type { BranchInfo, EventSink, NodeErrorInfo, PromptStatus } from './events.ts';
 import { computeKeys, FingerprintError } from './keys.ts';
 import { nodeSources, type CompiledGraph, type CompiledNode } from './validate.ts';
 import { branchLabel, type Branch } from '../../nodes/api/branch.ts';
@@ -34,6 +34,8 @@ export interface PromptResult {
   timings_ms: Record<string, number>;
   outputs: Record<string, FileRef[]>;
   error?: NodeErrorInfo;
+  /** The sweep branch of every copied node the run reached (executed, cached or failed); absent without a sweep. */
+  branches?: Record<string, BranchInfo>;
 }
 
 /**
@@ -45,8 +47,20 @@ export async function executeGraph(opts: ExecuteOptions): Promise<PromptResult> 
   const started = performance.now();
   sink.emit({ type: 'prompt_start', prompt_id: promptId, number: opts.promptNumber ?? null, nodes: graph.order });
   const result: PromptResult = { status: 'success', executed: [], cached: [], timings_ms: {}, outputs: {} };
+  /** `{ branch }` for a sweep branch's copy of a node, to spread into its events; `{}` otherwise. */
+  const branchOf = (id: string): { branch?: BranchInfo } => {
+    const branch = graph.nodes.get(id)?.branch;
+    return branch ? { branch } : {};
+  };
   const finish = (status: PromptResult['status']): PromptResult => {
     result.status = status;
+    const reached = [...result.executed, ...result.cached, ...(result.error ? [result.error.node_id] : [])];
+    const branches: Record<string, BranchInfo> = {};
+    for (const id of reached) {
+      const branch = graph.nodes.get(id)?.branch;
+      if (branch) branches[id] = branch;
+    }
+    if (Object.keys(branches).length > 0) result.branches = branches;
     sink.emit({ type: 'prompt_done', prompt_id: promptId, status, ms: performance.now() - started });
     return result;
   };
@@ -73,7 +87,7 @@ export async function executeGraph(opts: ExecuteOptions): Promise<PromptResult> 
   sink.emit({ type: 'cached', prompt_id: promptId, nodes: result.cached });
   for (const id of result.cached) {
     const files = result.outputs[id];
-    if (files) sink.emit({ type: 'node_done', prompt_id: promptId, node_id: id, cached: true, ms: 0, files });
+    if (files) sink.emit({ type: 'node_done', prompt_id: promptId, node_id: id, cached: true, ms: 0, files, ...branchOf(id) });
   }
 
   const cachedSet = new Set(result.cached);
@@ -88,14 +102,14 @@ export async function executeGraph(opts: ExecuteOptions): Promise<PromptResult> 
       values.set(id, earlier.outputs);
       result.cached.push(id);
       if (earlier.files.length > 0) result.outputs[id] = earlier.files;
-      sink.emit({ type: 'node_done', prompt_id: promptId, node_id: id, cached: true, ms: 0, files: earlier.files });
+      sink.emit({ type: 'node_done', prompt_id: promptId, node_id: id, cached: true, ms: 0, files: earlier.files, ...branchOf(id) });
       release(node);
       continue;
     }
     let args: Record<string, unknown> = {};
     try {
       args = gatherArgs(graph, node, values, opts.env);
-      sink.emit({ type: 'node_start', prompt_id: promptId, node_id: id, node_type: node.def.id });
+      sink.emit({ type: 'node_start', prompt_id: promptId, node_id: id, node_type: node.def.id, ...branchOf(id) });
       const t0 = performance.now();
       const files: FileRef[] = [];
       const ctx = makeContext(opts, node, keys.get(id)!, files);
@@ -111,7 +125,7 @@ export async function executeGraph(opts: ExecuteOptions): Promise<PromptResult> 
       result.executed.push(id);
       result.timings_ms[id] = ms;
       if (files.length > 0) result.outputs[id] = files;
-      sink.emit({ type: 'node_done', prompt_id: promptId, node_id: id, cached: false, ms, files });
+      sink.emit({ type: 'node_done', prompt_id: promptId, node_id: id, cached: false, ms, files, ...branchOf(id) });
     } catch (err) {
       if (err instanceof InterruptedError || (signal.aborted && isAbortError(err))) return interrupted(id);
       return fail(node, err, args);
@@ -145,6 +159,7 @@ export async function executeGraph(opts: ExecuteOptions): Promise<PromptResult> 
       code,
       message: `${node.title} (#${node.id}) ${where}${reason}`,
       inputs: summarise(args),
+      ...(node.branch ? { branch: node.branch } : {}),
     };
     sink.emit({ type: 'error', prompt_id: promptId, ...result.error });
     return finish('error');
@@ -204,7 +219,7 @@ function makeContext(opts: ExecuteOptions, node: CompiledNode, key: string, file
       const now = performance.now();
       if (value < max && now - lastProgress < interval) return;
       lastProgress = now;
-      sink.emit({ type: 'progress', prompt_id: promptId, node_id: node.id, value, max });
+      sink.emit({ type: 'progress', prompt_id: promptId, node_id: node.id, value, max, ...(node.branch ? { branch: node.branch } : {}) });
     },
     preview(image, info) {
       const encode = opts.encodePreview;

@@ -329,7 +329,7 @@ export class PromptQueue {
 
   private record(
     item: Omit<Pending, 'graph'>,
-    result: Pick<HistoryEntry, 'status' | 'executed' | 'cached' | 'timings_ms' | 'outputs'> & { error?: NodeErrorInfo },
+    result: Pick<HistoryEntry, 'status' | 'executed' | 'cached' | 'timings_ms' | 'outputs' | 'branches'> & { error?: NodeErrorInfo },
     startedAt: number | null,
   ): void {
     const entry: HistoryEntry = {
@@ -345,6 +345,7 @@ export class PromptQueue {
       timings_ms: result.timings_ms,
       outputs: result.outputs,
       error: result.error ?? null,
+      ...(result.branches ? { branches: result.branches } : {}),
       prompt: item.prompt,
       workflow: item.workflow,
     };

@@ -109,7 +109,9 @@ export function sweepAxes(w: SweepWidgets, nodes: Map<string, CompiledNode>, env
  * Expands a compiled graph into one branch per combination of the axes' values (x varies fastest).
  * The swept nodes and everything downstream of them, up to the gathering inputs (Grid, Metrics),
  * are copied per branch with ids `<id>:<branch>` and the branch's widget values; nodes upstream
- * stay single, so they run once and every branch links to them. A gathering input fed from a
+ * stay single, so they run once and every branch links to them. Each copy carries `branch` (the
+ * node it copies, the branch number and its values), which the events and the history pass on to
+ * clients. A gathering input fed from a
  * branch receives every branch, each with its coordinates. Node ids never enter cache keys, so
  * each branch is cached by its own content, and adding a value runs only the new branch.
  */
@@ -170,7 +172,9 @@ export function expandSweep(nodes: Map<string, CompiledNode>, outputs: string[],
       const cloneId = branchId(id, k);
       // The title names only the values that reach this node (a model loader shows the model, not the y value).
       const shown = coords.filter((c) => reach[c.axis]!.has(id));
-      out.set(cloneId, { ...node, id: cloneId, title: `${node.title} [${branchLabel(shown)}]`, literals, links, gathers, branchOf: id });
+      // The branch caption names every axis: it tells the branches of this node apart.
+      const branch = { of: id, index: k, label: branchLabel(coords) };
+      out.set(cloneId, { ...node, id: cloneId, title: `${node.title} [${branchLabel(shown)}]`, literals, links, gathers, branch });
     });
   }
   const newOutputs = outputs.flatMap((id) => (swept.has(id) ? combos.map((_, k) => branchId(id, k)) : [id]));

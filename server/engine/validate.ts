@@ -9,6 +9,7 @@ import { planOrder } from './plan.ts';
 export { nodeSources } from './plan.ts';
 import { BRANCH_SEPARATOR, expandSweep, sweepAxes, type SweepWidgets } from './sweep.ts';
 import type { BranchCoord } from '../../nodes/api/branch.ts';
+import type { BranchInfo } from '../protocol/events.ts';
 
 export { ISSUE_CODES, type IssueCode, type ValidationIssue } from '../protocol/validation.ts';
 
@@ -22,8 +23,8 @@ export interface CompiledNode {
   links: Record<string, LinkRef>;
   /** Gathering inputs (`gather: true`): every branch that reaches them, with its coordinates. */
   gathers: Record<string, GatherLink[]>;
-  /** For a node copied per sweep branch: the id of the node it was copied from. */
-  branchOf?: string;
+  /** For a node copied per sweep branch: the node it was copied from, the branch and its values. */
+  branch?: BranchInfo;
 }
 
 export interface GatherLink {

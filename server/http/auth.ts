@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { RequestHandler } from 'express';
 import { createLogger } from '../log.ts';
 import { sendError } from './errors.ts';
+import { TOKEN_PAGE_CSP, tokenPage, wantsTokenPage } from './token-page.ts';
 
 const log = createLogger('auth');
 
@@ -69,7 +70,8 @@ export function hasToken(req: IncomingMessage, opts: AuthOptions, allowQuery = f
 }
 
 /**
- * Refuses requests without the token (401). A GET with the right `?token=` sets the cookie and
+ * Refuses requests without the token (401: JSON for the API, a page with a token field for a
+ * browser opening a page). A GET with the right `?token=` sets the cookie and
  * redirects to the same address without it, so the link printed in the console opens the editor
  * and the token does not stay in the address bar or the browser history.
  */
@@ -81,6 +83,7 @@ export function authGuard(opts: AuthOptions): RequestHandler {
     if (offered !== null && (req.method === 'GET' || req.method === 'HEAD')) {
       if (!same(offered, opts.token)) {
         log.warn(`refused ${req.method} ${req.path}: wrong token`);
+        if (wantsTokenPage(req)) return sendTokenPage(res, req.path, true);
         return sendError(res, 401, 'UNAUTHORIZED', 'the token in the address is not this server\'s token');
       }
       url.searchParams.delete('token');
@@ -90,6 +93,8 @@ export function authGuard(opts: AuthOptions): RequestHandler {
     }
     if (hasToken(req, opts)) return next();
     log.warn(`refused ${req.method} ${req.path}: no valid token`);
+    // A person opening the editor gets a page saying what to do, with a field for the token.
+    if (wantsTokenPage(req)) return sendTokenPage(res, req.path, false);
     sendError(
       res,
       401,
@@ -97,6 +102,10 @@ export function authGuard(opts: AuthOptions): RequestHandler {
       'this server needs its access token: open the address with ?token=... printed at start-up, or send "Authorization: Bearer <token>"',
     );
   };
+}
+
+function sendTokenPage(res: Parameters<RequestHandler>[1], pagePath: string, wrong: boolean): void {
+  res.status(401).set({ 'Content-Security-Policy': TOKEN_PAGE_CSP, 'Cache-Control': 'no-store' }).type('html').send(tokenPage(pagePath, wrong));
 }
 
 function same(a: string, b: string): boolean {

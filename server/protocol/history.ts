@@ -1,5 +1,5 @@
 import type { FileRef } from '../../nodes/api/file-ref.ts';
-import type { NodeErrorInfo, PromptStatus } from './events.ts';
+import type { BranchInfo, NodeErrorInfo, PromptStatus } from './events.ts';
 import type { ApiPrompt } from './prompt.ts';
 
 export interface QueueItem {
@@ -18,6 +18,11 @@ export interface HistoryEntry extends QueueItem {
   timings_ms: Record<string, number>;
   outputs: Record<string, FileRef[]>;
   error: NodeErrorInfo | null;
+  /**
+   * For a prompt with a Sweep: every branch copy of a node that the run reached (in `executed`,
+   * `cached` or the error), by its id `<node id>:<branch>`. Absent for prompts without branches.
+   */
+  branches?: Record<string, BranchInfo>;
   prompt: ApiPrompt;
   workflow: unknown;
 }

@@ -12,7 +12,7 @@ import { modelError, statModel, type ModelFile } from './model-file.ts';
 import type { Created } from './protocol.ts';
 import { probeProviders } from './providers.ts';
 import { Session, type SessionOwner } from './session.ts';
-import { WorkerHost, WorkerRequestError } from './worker-host.ts';
+import { DEFAULT_WORKER_HEAP_MB, WorkerHost, WorkerRequestError } from './worker-host.ts';
 
 const log = createLogger('runtime');
 
@@ -23,6 +23,14 @@ export interface RuntimeOptions {
   threads?: number;
   /** Sum of open sessions' estimated sizes above which idle ones are closed (LRU). */
   memoryBudgetBytes?: number;
+  /**
+   * JavaScript heap limit of each session worker, in MB (4096 by default): a worker over it ends
+   * with "the model worker ran out of memory" and only its prompt fails. Model weights and
+   * tensors are not on this heap; it bounds what JavaScript in the worker can hold.
+   */
+  workerHeapMb?: number;
+  /** Enables the `...ForTest` hooks that make workers fail on purpose. Tests only. */
+  testHooks?: boolean;
 }
 
 export interface RuntimeStats {
@@ -42,6 +50,12 @@ export interface StudioRuntime extends Runtime {
   close(): Promise<void>;
   /** Test hook: the session's worker dies during its next run, as a crash would. */
   crashWorkerForTest(sessionId: string): void;
+  /**
+   * Test hook, for a runtime created with `testHooks` (throws otherwise): the session's worker
+   * allocates JavaScript objects until it runs over its heap limit; a run it is doing or is asked
+   * for then fails with the out-of-memory error.
+   */
+  exhaustWorkerHeapForTest(sessionId: string): void;
 }
 
 export function createRuntime(opts: RuntimeOptions = {}): StudioRuntime {
@@ -59,8 +73,13 @@ class OrtRuntime implements StudioRuntime, SessionOwner {
   private probed: Promise<ProviderStatus[]> | undefined;
   private counter = 0;
   private closed = false;
+  private readonly workerHeapMb: number;
+  private readonly testHooks: boolean;
 
   constructor(opts: RuntimeOptions) {
+    this.workerHeapMb = opts.workerHeapMb ?? DEFAULT_WORKER_HEAP_MB;
+    if (!(Number.isInteger(this.workerHeapMb) && this.workerHeapMb >= 16)) throw new RangeError(`workerHeapMb must be an integer of at least 16, got ${opts.workerHeapMb}`);
+    this.testHooks = opts.testHooks === true;
     this.choice = opts.provider ?? 'auto';
     this.threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
     this.budget = opts.memoryBudgetBytes ?? Number.POSITIVE_INFINITY;
@@ -146,6 +165,12 @@ class OrtRuntime implements StudioRuntime, SessionOwner {
     session?.worker?.crashOnNextRun();
   }
 
+  exhaustWorkerHeapForTest(sessionId: string): void {
+    if (!this.testHooks) throw new StudioError('INTERNAL', 'this runtime was created without test hooks');
+    const session = [...this.sessions.values()].find((s) => s.id === sessionId);
+    session?.worker?.exhaustHeapForTest();
+  }
+
   touched(session: Session): void {
     session.lastUsed = performance.now();
   }
@@ -198,7 +223,7 @@ class OrtRuntime implements StudioRuntime, SessionOwner {
   }
 
   private async openWorker(file: ModelFile, provider: ProviderName): Promise<{ host: WorkerHost; created: Created }> {
-    const host = new WorkerHost(`model ${path.basename(file.path)} (${provider})`);
+    const host = new WorkerHost(`model ${path.basename(file.path)} (${provider})`, { heapMb: this.workerHeapMb, testHooks: this.testHooks });
     try {
       const reply = await host.request({ type: 'create', source: file.path, provider, threads: this.threads });
       return { host, created: reply.created! };

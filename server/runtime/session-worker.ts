@@ -5,26 +5,18 @@
  *
  * Started by worker-host.ts; never imported by the main thread.
  */
-import os from 'node:os';
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { TensorInfo } from '../../nodes/api/runtime.ts';
+import { lowerThreadPriority } from '../../nodes/api/thread-priority.ts';
 import { fromFloat16, toFloat16 } from './fp16.ts';
 import { classifyError, type Created, type FailureKind, type Notice, type Reply, type Request, type WireOutput, type WireTensor } from './protocol.ts';
 
 const port: MessagePort = parentPort ?? fail('session-worker.ts must run in a worker thread');
 
-// Model work yields the CPU to the server's event loop: on Linux the nice value belongs to the
-// calling thread (and is inherited by the onnxruntime threads it starts), so this thread and its
-// pool run below the main thread, and the API stays responsive while a model keeps every core busy.
-// Elsewhere the call would lower the whole process, so it is Linux only.
-if (process.platform === 'linux') {
-  try {
-    os.setPriority(0, Math.min(19, os.getPriority(0) + 10));
-  } catch {
-    // Not permitted here: the model simply runs at the normal priority.
-  }
-}
+// Model work yields the CPU to the server's event loop (this thread and the onnxruntime pool it
+// starts run below the main thread; see thread-priority.ts).
+lowerThreadPriority();
 
 // Errors reach the main thread as exceptions; onnxruntime's own stderr log would only duplicate them.
 ort.env.logLevel = 'error';

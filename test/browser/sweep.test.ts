@@ -121,6 +121,38 @@ describe('a sweep in the editor', () => {
     expect((await runState(page, '2')).status).toBe('cached');
   });
 
+  it('captions branches with the values the prompt ran with, not what the canvas shows now', async () => {
+    // The canvas' Sweep now lists other values than the prompt below will run with...
+    await hook(page, 's.graph.load(arg);', sweepWorkflow);
+    await hook(page, "s.graph.setWidget('6', 'x_values', 'bilinear, area'); s.graph.setWidget('6', 'y_values', '0.15');");
+    // ...and the prompt comes from elsewhere (another tab, a script): the workflow as first built.
+    const other = sweepWorkflow;
+    const id = await hook<string>(
+      page,
+      `return fetch('/api/prompt', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ workflow: arg, client_id: 'another-tab' }) })
+        .then((r) => r.json()).then((b) => b.prompt_id);`,
+      other,
+    );
+    await page.waitForFunction((pid) => (globalThis as unknown as { __studio: { events: Array<{ type: string; prompt_id?: string }> } }).__studio.events.some((e) => e.type === 'prompt_done' && e.prompt_id === pid), id);
+    const preview = await runState(page, '3');
+    // It ran in the first test: every branch comes from the cache, announced with its branch.
+    expect(preview.status).toBe('cached');
+    // The values the server ran, from its events; the canvas would have said bilinear / area / 0.15.
+    expect(preview.labels).toEqual(['method=nearest, scale=0.1', 'method=bicubic, scale=0.1', 'method=nearest, scale=0.2', 'method=bicubic, scale=0.2']);
+    const events = await hook<Array<{ type: string; prompt_id?: string; node_id?: string; branch?: { of: string; index: number; label: string } }>>(page, 'return s.events;');
+    expect(events.find((e) => e.prompt_id === id && e.type === 'node_done' && e.node_id === '3:2')?.branch).toEqual({ of: '3', index: 2, label: 'method=nearest, scale=0.2' });
+
+    // Queued from this canvas, then the Sweep edited while it runs: the captions stay the queued values.
+    await hook(page, "s.graph.setWidget('6', 'x_values', 'nearest, area'); s.graph.setWidget('6', 'y_values', '0.11');");
+    await page.getByTestId('queue-button').click();
+    await hook(page, "s.graph.setWidget('6', 'x_values', 'bicubic'); s.graph.setWidget('6', 'y_values', '0.3');");
+    await page.waitForFunction(() => {
+      const s = (globalThis as unknown as { __studio: { lastPromptId: string | null; events: Array<{ type: string; prompt_id?: string }> } }).__studio;
+      return s.lastPromptId !== null && s.events.some((e) => e.type === 'prompt_done' && e.prompt_id === s.lastPromptId);
+    });
+    expect((await runState(page, '3')).labels).toEqual(['method=nearest, scale=0.11', 'method=area, scale=0.11']);
+  });
+
   it('marks the swept node when one branch fails, and the error panel shows that node', async () => {
     await hook(page, 's.graph.load(arg);', failingWorkflow);
     const before = await hook<[number, number]>(page, "return s.graph.slotPosition('2', 'input', 0);");

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../nodes/api/rng.ts';
 import { createImage, type ImageTensor } from '../../nodes/api/tensor.ts';
-import { Stream } from '../../nodes/degrade/lib/rand.ts';
 import { addGaussianNoise, addPoissonNoise, randomNoise, samplePoisson, type NoiseConfig } from '../../nodes/degrade/lib/noise.ts';
 
 function flat(value: number, n = 1, c = 3, h = 128, w = 128): ImageTensor {
@@ -140,31 +139,5 @@ describe('randomNoise', () => {
     const b = randomNoise(big, new Rng(9), cfg);
     expect(a.drawn).toEqual(b.drawn);
     expect(Buffer.from(a.image.data.buffer).equals(Buffer.from(b.image.data.buffer))).toBe(true);
-  });
-});
-
-describe('Stream (bulk draws seeded from the Rng)', () => {
-  it('is reproducible, its bulk uniforms equal its single draws, and its normals are standard normal', () => {
-    const a = new Stream(new Rng(5));
-    const b = new Stream(new Rng(5));
-    const bulk = a.fillUniform(new Float64Array(1000));
-    for (let i = 0; i < 1000; i++) expect(bulk[i]).toBe(b.uniform());
-    const n = 400_000;
-    const z = new Stream(new Rng(6)).fillNormal(new Float32Array(n), 1);
-    expect(Buffer.from(new Stream(new Rng(6)).fillNormal(new Float32Array(n), 1).buffer).equals(Buffer.from(z.buffer))).toBe(true);
-    let m = 0;
-    let v = 0;
-    let tail3 = 0;
-    for (const x of z) {
-      m += x;
-      v += x * x;
-      if (Math.abs(x) > 3) tail3++;
-    }
-    m /= n;
-    v = v / n - m * m;
-    expect(Math.abs(m)).toBeLessThan(5 / Math.sqrt(n));
-    expect(Math.abs(v - 1)).toBeLessThan(0.01);
-    // P(|x| > 3) = 0.0027: the ziggurat's tail and wedges are right, not only its core.
-    expect(Math.abs(tail3 / n - 0.0027)).toBeLessThan(0.0004);
   });
 });

@@ -101,6 +101,20 @@ describe('DegradeRealESRGAN', () => {
     expect(a.params).not.toBe(c.params);
   });
 
+  it('draws the same parameters from a seed whatever the image size (noise fields come from child generators)', async () => {
+    // The noise of each stage draws millions of values for a large image and few for a small one;
+    // they come from a child Rng seeded by two words, so everything drawn after the noise (JPEG
+    // quality, stage 2, the final order) is the same for a 96x96 and a 200x200 image.
+    const big = round8(resizeTorch(astronaut, 200, 200, 'area'));
+    const strip = (p: Record<string, unknown>): unknown => JSON.parse(JSON.stringify(p, (k, v) => (k === 'size' || k === 'input' || k === 'output' ? undefined : v)));
+    for (const seed of [1, 2, 3, 4]) {
+      const a = await degradeImage(small, new Rng(seed), realEsrganConfig(), 4);
+      const b = await degradeImage(big, new Rng(seed), realEsrganConfig(), 4);
+      expect(strip(b.params)).toEqual(strip(a.params));
+      expect(b.image.w).toBe(50);
+    }
+  });
+
   it('gives 1/scale of the input, on the 8-bit grid, or the input size when resized back', async () => {
     const x4 = await degrade(small, { seed: 3 });
     expect([x4.image.n, x4.image.c, x4.image.h, x4.image.w]).toEqual([1, 3, 24, 24]);

@@ -109,4 +109,15 @@ describe('degradation worker', () => {
   it('reports what the worker threw as an error of the request', async () => {
     await expect(runInWorker('degrade', photo, 1, { cfg: realEsrganConfig(), scale: 1024 })).rejects.toThrow(/too small for scale 1024/);
   }, 30_000);
+
+  it.runIf(process.platform === 'linux')('runs below the main thread: the worker lowered its own nice value, the event loop kept its own', () => {
+    // beforeAll started the worker. Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice
+    // value; the first task is the main thread (this test file's process, pool 'forks').
+    const nices = fs.readdirSync('/proc/self/task').map((tid) => {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    });
+    expect(nices[0]).toBe(0);
+    expect(nices.filter((n) => n >= 10).length).toBeGreaterThanOrEqual(1);
+  });
 });

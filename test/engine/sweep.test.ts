@@ -146,6 +146,54 @@ describe('sweep', () => {
     expect(collected).toEqual([{ value: 7, coords: [], label: '' }]);
   });
 
+  it('tells which branch each copy is in its events and its result, with the values as the label', async () => {
+    const h = new Harness(undefined, nodes);
+    const prompt = sweptGraph('1,2', '10,20');
+    // A slow node downstream of the swept one: its copies report progress too.
+    prompt['6'] = { class_type: 'TestSlow', inputs: { steps: 2, ms: 1 } };
+    prompt['4']!.inputs.b = ['6', 0];
+    const result = await h.run(prompt);
+    expect(result.status).toBe('success');
+    type WithBranch = { type: string; node_id?: string; branch?: { of: string; index: number; label: string } };
+    const events = h.events as WithBranch[];
+    const labels = ['b=1, c=10', 'b=2, c=10', 'b=1, c=20', 'b=2, c=20'];
+    for (const type of ['node_start', 'node_done']) {
+      const copies = events.filter((e) => e.type === type && e.node_id?.startsWith('3:'));
+      expect(copies.map((e) => [e.node_id, e.branch]), type).toEqual(labels.map((label, k) => [`3:${k}`, { of: '3', index: k, label }]));
+      // Node 4 (downstream) is copied too; its label names the same values as the branch's node 3.
+      expect(events.find((e) => e.type === type && e.node_id === '4:3')?.branch, type).toEqual({ of: '4', index: 3, label: 'b=2, c=20' });
+      // Plain nodes carry no branch: upstream (1, 2, 6) and the gathering output (5).
+      for (const id of ['1', '2', '5', '6']) expect(events.find((e) => e.type === type && e.node_id === id)?.branch, `${type} ${id}`).toBeUndefined();
+    }
+    // Node 6 is upstream, so its progress is plain; a branch's progress would carry its branch.
+    expect(events.filter((e) => e.type === 'progress').every((e) => e.node_id === '6' && e.branch === undefined)).toBe(true);
+    expect(result.branches).toEqual(
+      Object.fromEntries(['3', '4'].flatMap((of) => labels.map((label, index) => [`${of}:${index}`, { of, index, label }]))),
+    );
+  });
+
+  it('names the branch of a failing copy and of a copy that reports progress', async () => {
+    const h = new Harness(undefined, nodes);
+    // The failing node is swept on x (fail=false, fail=true) and the slow node above it on y (one value).
+    const run = await h.run({
+      '1': { class_type: 'TestSlow', inputs: { steps: 3, ms: 1 } },
+      '2': { class_type: 'TestFail', inputs: { value: ['1', 0], fail: false } },
+      '3': { class_type: 'TestOutput', inputs: { value: ['2', 0] } },
+      '4': { class_type: 'Sweep', inputs: { target: '2', x_widget: 'fail', x_values: 'false, true', y_target: '1', y_widget: 'steps', y_values: '2' } },
+    });
+    expect(run.status).toBe('error');
+    const branch = { of: '2', index: 1, label: 'fail=true, steps=2' };
+    expect(run.error).toMatchObject({ node_id: '2:1', branch });
+    const events = h.events as Array<{ type: string; node_id?: string; branch?: unknown }>;
+    expect(events.find((e) => e.type === 'error')).toMatchObject({ node_id: '2:1', branch });
+    // The slow node's copies for both x values are identical, so one runs; its progress names its branch.
+    const progress = events.filter((e) => e.type === 'progress');
+    expect(progress.length).toBeGreaterThan(0);
+    for (const e of progress) expect(e).toMatchObject({ node_id: '1:0', branch: { of: '1', index: 0, label: 'fail=false, steps=2' } });
+    // The history's branch map has the copies the run reached, the failed one included.
+    expect(run.branches).toMatchObject({ '1:0': { of: '1', index: 0 }, '2:0': { of: '2', index: 0 }, '2:1': branch });
+  });
+
   it('reports sweeps that cannot be expanded, on the Sweep node and its widget', () => {
     const h = new Harness(undefined, nodes);
     const issues = (inputs: Record<string, string>): Array<{ input?: string; code: string; message: string }> => {

@@ -46,22 +46,26 @@ export const TestModelRun = defineNode({
   displayName: 'Test Model Run',
   category: 'test',
   description:
-    'Runs a models-folder ONNX file `runs` times in its worker, on a vector (size 0) or a 1x3xSxS image; with `crash`, the worker dies during the first run.',
+    'Runs a models-folder ONNX file `runs` times in its worker, on a vector (size 0) or a 1x3xSxS image; with `crash`, the worker dies during the first run; with `oom`, it runs out of JavaScript heap.',
   inputs: {},
   widgets: {
     model: string({ default: 'add-one.onnx' }),
     runs: int({ default: 1, min: 1, max: 10_000 }),
     size: int({ default: 0, min: 0, max: 2048 }),
     crash: boolean({ default: false }),
+    oom: boolean({ default: false }),
   },
   outputs: {},
   output: true,
-  async execute({ model, runs, size, crash }, ctx) {
+  async execute({ model, runs, size, crash, oom }, ctx) {
     const runtime = ctx.env.runtime as StudioRuntime;
     const session = await runtime.load(resolveInside(ctx.env.dirs, 'models', model), { provider: 'cpu' });
     // The runtime's own hook: the worker thread calls process.exit() inside its next run, which
     // is what a native crash or an out-of-memory abort of the worker looks like from outside.
     if (crash) runtime.crashWorkerForTest(session.id);
+    // Only a runtime created with `testHooks` has this: the worker allocates until its heap limit
+    // ends it, while the runs below keep asking it for work (one of them meets the end).
+    if (oom) runtime.exhaustWorkerHeapForTest(session.id);
     const feed = size === 0 ? { data: Float32Array.of(1), dims: [1] } : { data: new Float32Array(3 * size * size).fill(0.5), dims: [1, 3, size, size] };
     for (let i = 0; i < runs; i++) {
       const out = await session.run({ x: feed }, { signal: ctx.signal });

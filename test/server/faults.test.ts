@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ApiPrompt, HistoryEntry } from '../../server/engine/index.ts';
+import { createRuntime } from '../../server/runtime/index.ts';
 import { addOneModel, heavyConvModel } from '../runtime/models.ts';
 import { testNodes } from '../support/test-nodes.ts';
 import { faultNodes } from './fault-nodes.ts';
@@ -13,9 +14,11 @@ const slowSave = (value: number, steps: number, ms: number): ApiPrompt => ({
   '3': { class_type: 'SaveImage', inputs: { image: ['2', 0], filename_prefix: `faults/v${value}` } },
 });
 
-const modelRun = (crash: boolean, runs = 3): ApiPrompt => ({
-  '1': { class_type: 'TestModelRun', inputs: { model: 'add-one.onnx', runs, crash } },
+const modelRun = (crash: boolean, runs = 3, oom = false): ApiPrompt => ({
+  '1': { class_type: 'TestModelRun', inputs: { model: 'add-one.onnx', runs, crash, oom } },
 });
+/** The model workers' heap limit here: small, so that running out of it takes a moment. */
+const WORKER_HEAP_MB = 96;
 
 describe('fault isolation', () => {
   let server: TestServer;
@@ -23,7 +26,7 @@ describe('fault isolation', () => {
   let uniq = 100;
 
   beforeAll(async () => {
-    server = await startTestServer({ provider: 'cpu' }, [...testNodes, ...faultNodes]);
+    server = await startTestServer({ provider: 'cpu', workerHeapMb: WORKER_HEAP_MB, runtimeTestHooks: true }, [...testNodes, ...faultNodes]);
     addOneModel(server.dirs.folders.models);
     heavyConvModel(server.dirs.folders.models);
     ws = await EventRecorder.connect(server.url);
@@ -51,6 +54,39 @@ describe('fault isolation', () => {
     expect((await server.api('/api/queue')).status).toBe(200);
     const again = await submitPrompt(server.url, modelRun(false, 5));
     expect(await ws.done(again.prompt_id)).toMatchObject({ status: 'success' });
+  });
+
+  it('a worker that runs out of JavaScript heap fails that prompt with a clear error; the next prompt runs', async () => {
+    const warm = await submitPrompt(server.url, modelRun(false));
+    expect(await ws.done(warm.prompt_id)).toMatchObject({ status: 'success' });
+
+    // Many short runs: the worker is busy hoarding memory when one of them arrives.
+    const oom = await submitPrompt(server.url, modelRun(false, 10_000, true));
+    const after = await submitPrompt(server.url, slowSave(uniq++, 1, 1));
+    expect(await ws.done(oom.prompt_id)).toMatchObject({ status: 'error' });
+    const failed = await history(oom.prompt_id);
+    expect(failed.error).toMatchObject({ node_id: '1', node_type: 'TestModelRun', code: 'TOO_LARGE' });
+    expect(failed.error!.message).toMatch(
+      new RegExp(`^Test Model Run \\(#1\\) failed: the model worker ran out of memory \\(model add-one\\.onnx \\(cpu\\): its JavaScript heap reached its ${WORKER_HEAP_MB} MB limit`),
+    );
+    // The server answers, the prompt queued behind runs, and the model opens in a fresh worker.
+    expect((await server.api('/api/queue')).status).toBe(200);
+    expect(await ws.done(after.prompt_id)).toMatchObject({ status: 'success' });
+    const again = await submitPrompt(server.url, modelRun(false, 5));
+    expect(await ws.done(again.prompt_id)).toMatchObject({ status: 'success' });
+  }, 60_000);
+
+  it('has the out-of-memory hook only in a runtime made with testHooks', async () => {
+    // The server's own runtime (as the CLI makes it) refuses; the session keeps working.
+    const runtime = createRuntime({ provider: 'cpu' });
+    try {
+      const session = await runtime.load(path.join(server.dirs.folders.models, 'add-one.onnx'));
+      expect(() => runtime.exhaustWorkerHeapForTest(session.id)).toThrow(/without test hooks/);
+      const out = await session.run({ x: { data: Float32Array.of(41), dims: [1] } });
+      expect(out.y!.data[0]).toBe(42);
+    } finally {
+      await runtime.close();
+    }
   });
 
   it('a client that disconnects mid-run loses nothing: the result and its file are in the history', async () => {

@@ -56,6 +56,17 @@ export interface UploadResult {
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
+const unauthorizedListeners = new Set<(err: ApiError) => void>();
+
+/**
+ * Calls `fn` whenever the API answers 401 UNAUTHORIZED: the server needs its access token and this
+ * tab's cookie is missing or no longer matches (the token was renewed, the cookie cleared).
+ */
+export function onUnauthorized(fn: (err: ApiError) => void): () => void {
+  unauthorizedListeners.add(fn);
+  return () => void unauthorizedListeners.delete(fn);
+}
+
 async function request<T>(method: Method, path: string, body?: unknown, raw?: Blob): Promise<T> {
   const init: RequestInit = { method, headers: {} };
   if (raw !== undefined) {
@@ -80,12 +91,14 @@ async function request<T>(method: Method, path: string, body?: unknown, raw?: Bl
   }
   if (!res.ok) {
     const err = (json as { error?: { code?: string; message?: string }; node_errors?: ValidationIssue[] } | null) ?? {};
-    throw new ApiError(
+    const failure = new ApiError(
       res.status,
       err.error?.code ?? 'HTTP',
       err.error?.message ?? `${method} ${path} failed with HTTP ${res.status}`,
       Array.isArray(err.node_errors) ? err.node_errors : [],
     );
+    if (failure.status === 401 && failure.code === 'UNAUTHORIZED') for (const fn of unauthorizedListeners) fn(failure);
+    throw failure;
   }
   return json as T;
 }

@@ -1,4 +1,4 @@
-import type { FileRef, PromptStatus } from '../../../server/protocol/index.ts';
+import type { BranchInfo, FileRef, PromptStatus } from '../../../server/protocol/index.ts';
 import { viewUrl } from '../api/client.ts';
 import type { StreamEvent } from '../api/events.ts';
 import type { GraphView, NodeRunState } from '../graph/graph-view.ts';
@@ -19,14 +19,16 @@ export class RunState {
   lastStatus = $state.raw<PromptStatus | null>(null);
   /** Nodes of the running prompt that have not started or finished yet. */
   #waiting = new Set<string>();
-  /** Branch copies of a sweep (`5:0`, `5:1`, ...): their events land on the node they copy. */
+  /**
+   * Branch copies of a sweep (`5:0`, `5:1`, ...): their events land on the node they copy,
+   * captioned with the values the server's events name (not read from the canvas' Sweep node,
+   * which may have been edited since the prompt was queued, or queued from another tab).
+   */
   #sweeps = new SweepRuns();
 
   constructor(
     private readonly graph: () => GraphView | null,
     private readonly errors: ErrorState,
-    /** Captions of the branches of a sweep on the canvas, by branch number (none: "#1", "#2", ...). */
-    private readonly branchLabels: () => string[] = () => [],
   ) {}
 
   /** 0..1 for the running prompt (or the last one, which ends at 1 unless it failed). */
@@ -47,22 +49,22 @@ export class RunState {
       case 'node_start':
         this.node = event.node_id;
         this.fraction = 0;
-        this.#patch(event.node_id, { status: 'running', progress: null, error: null }, { status: 'running', fraction: 0 });
+        this.#patch(event.node_id, { status: 'running', progress: null, error: null }, { status: 'running', fraction: 0 }, false, event.branch);
         break;
       case 'progress': {
         const fraction = event.max > 0 ? event.value / event.max : 0;
         if (event.node_id === this.node) this.fraction = fraction;
-        this.#patch(event.node_id, { progress: event.max > 0 ? fraction : null }, { fraction });
+        this.#patch(event.node_id, { progress: event.max > 0 ? fraction : null }, { fraction }, false, event.branch);
         break;
       }
       case 'preview':
         this.#set(baseNodeId(event.node_id), { preview: event.url });
         break;
       case 'node_done':
-        this.#nodeDone(event.prompt_id, event.node_id, event.cached, event.files);
+        this.#nodeDone(event.prompt_id, event.node_id, event.cached, event.files, event.branch);
         break;
       case 'error':
-        this.#patch(event.node_id, { status: 'error', progress: null, preview: null, error: event.message }, { status: 'error' }, true);
+        this.#patch(event.node_id, { status: 'error', progress: null, preview: null, error: event.message }, { status: 'error' }, true, event.branch);
         if (this.#sweeps.isBranch(event.node_id)) this.#set(baseNodeId(event.node_id), { preview: null, error: event.message });
         this.errors.showExecution(event);
         break;
@@ -83,18 +85,18 @@ export class RunState {
     this.fraction = 0;
     this.#waiting = new Set(nodes);
     this.errors.execution = null;
-    this.#sweeps.start(nodes, this.#labels());
+    this.#sweeps.start(nodes);
     this.#graphCall((g) => g.resetRunState(true));
     for (const id of nodes) this.#patch(id, { status: 'queued', progress: null, preview: null, error: null }, { status: 'queued' });
   }
 
-  #nodeDone(promptId: string, nodeId: string, cached: boolean, files: FileRef[]): void {
+  #nodeDone(promptId: string, nodeId: string, cached: boolean, files: FileRef[], branch: BranchInfo | undefined): void {
     const patch: Partial<NodeRunState> = { status: cached ? 'cached' : 'done', progress: null, preview: null };
     const shown = files.length > 0 ? filesPatch(files, (f) => viewUrl(f, promptId.slice(0, 8))) : undefined;
     if (shown) Object.assign(patch, shown);
     // A node found in this run's cache (a duplicate branch) was never counted out of the total.
     if (cached && this.#waiting.has(nodeId)) this.total = Math.max(0, this.total - 1);
-    this.#patch(nodeId, patch, { status: cached ? 'cached' : 'done', fraction: 0, ...(shown ? { files: shown } : {}) }, true);
+    this.#patch(nodeId, patch, { status: cached ? 'cached' : 'done', fraction: 0, ...(shown ? { files: shown } : {}) }, true, branch);
     if (this.#sweeps.isBranch(nodeId)) this.#set(baseNodeId(nodeId), { preview: null });
     if (!cached) this.done += 1;
     if (this.node === nodeId) {
@@ -115,21 +117,14 @@ export class RunState {
 
   /**
    * Updates a node: `patch` for a plain node; for a sweep's branch copy, `change` to its branch,
-   * and the node it copies gets the state of all its branches together.
+   * and the node it copies gets the state of all its branches together. `branch` is what the
+   * event said of the copy (its node, number and values).
    */
-  #patch(nodeId: string, patch: Partial<NodeRunState>, change: BranchChange, settled = false): void {
-    const merged = this.#sweeps.update(nodeId, change);
+  #patch(nodeId: string, patch: Partial<NodeRunState>, change: BranchChange, settled = false, branch?: BranchInfo): void {
+    const merged = this.#sweeps.update(nodeId, change, branch);
     if (!merged) return this.#set(nodeId, patch, settled);
     if (settled) this.#waiting.delete(nodeId);
     this.#set(baseNodeId(nodeId), merged);
-  }
-
-  #labels(): string[] {
-    try {
-      return this.branchLabels();
-    } catch {
-      return []; // captions are a nicety: a graph that cannot be read falls back to branch numbers
-    }
   }
 
   #set(nodeId: string, patch: Partial<NodeRunState>, settled = false): void {

@@ -1,8 +1,8 @@
 import { parseWorkflow, type EngineEvent, type HistoryEntry, type Workflow } from '../../../server/protocol/index.ts';
-import { api, ApiError } from '../api/client.ts';
+import { api, ApiError, onUnauthorized } from '../api/client.ts';
 import { EventStream, type StreamEvent } from '../api/events.ts';
 import type { GraphView } from '../graph/graph-view.ts';
-import { baseNodeId, createGraphView, sweepBranchLabels } from '../graph/index.ts';
+import { baseNodeId, createGraphView } from '../graph/index.ts';
 import { CatalogueState } from './catalogue.svelte.ts';
 import { DialogState } from './dialogs.svelte.ts';
 import { DocumentState } from './documents.svelte.ts';
@@ -25,16 +25,29 @@ export class Studio {
   readonly queue = new QueueState();
   readonly viewer = new ViewerState();
   readonly system = new SystemState();
-  readonly run = new RunState(() => this.graph, this.errors, () => (this.graph ? sweepBranchLabels(this.graph.serialize(), this.catalogue.data) : []));
+  readonly run = new RunState(() => this.graph, this.errors);
   readonly documents = new DocumentState(() => this.#requireGraph(), this.dialogs, this.errors);
 
   graph = $state.raw<GraphView | null>(null);
   ready = $state.raw(false);
   connected = $state.raw(false);
   lastPromptId = $state.raw<string | null>(null);
+  /** The API answered 401: the server needs its access token, and the editor shows only that. */
+  tokenRequired = $state.raw(false);
   /** The last text events, oldest first (for tests and diagnostics). */
   readonly events: EngineEvent[] = [];
   #cleanup: Array<() => void> = [];
+
+  constructor() {
+    // Registered before any request goes out: the first one may be the one refused. Nothing else
+    // can work without the token, so the stream stops reconnecting until the page reloads with it.
+    this.#cleanup.push(
+      onUnauthorized(() => {
+        this.tokenRequired = true;
+        this.stream.close();
+      }),
+    );
+  }
 
   /** Creates the canvas view, connects the event stream and puts the first workflow on screen. */
   async start(canvas: HTMLCanvasElement): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import type { Rng } from '../../api/rng.ts';
 import { createImage, type ImageTensor } from '../../api/tensor.ts';
-import { Stream } from './rand.ts';
+import { Arena, runInverseCdf } from './simd.ts';
 
 export interface NoiseConfig {
   gaussianProb: number;
@@ -15,39 +15,55 @@ export interface NoiseConfig {
   grayProb: number;
 }
 
-const clamp01 = (v: number): number => (v > 0 ? (v < 1 ? v : 1) : 0);
+/** Noise values per chunk: drawn into a buffer that stays in cache, then added to the image. */
+const CHUNK = 16384;
 
 /**
- * Adds N(0, (sigma/255)^2) noise and clamps. The field comes from a Stream seeded by `rng`
- * (ziggurat normals): colour noise fills channel after channel, gray noise one plane for all.
+ * Adds N(0, (sigma/255)^2) noise and clamps. The field comes from a child of `rng` (ziggurat
+ * normals), so `rng` moves on by two draws whatever the image size: colour noise runs channel
+ * after channel, gray noise is one plane for all channels.
  */
 export function addGaussianNoise(image: ImageTensor, rng: Rng, sigma: number, gray: boolean): ImageTensor {
   const { n, c, h, w } = image;
   const out = createImage(n, c, h, w);
   const plane = h * w;
-  const s = sigma / 255;
-  const stream = new Stream(rng);
   const item = c * plane;
-  const field = new Float32Array(gray ? plane : item);
+  const field = rng.child();
+  // The field is drawn a chunk at a time into a small buffer that stays in cache and added from
+  // there: one pass over the image instead of a field array written and read again.
+  const chunk = new Float32Array(CHUNK);
   for (let b = 0; b < n; b++) {
-    stream.fillNormal(field, s);
     const src = image.data.subarray(b * item, (b + 1) * item);
     const dst = out.data.subarray(b * item, (b + 1) * item);
-    for (let ch = 0; ch < c; ch++) {
-      const off = ch * plane;
-      const fOff = gray ? 0 : off;
-      for (let i = 0; i < plane; i++) {
-        const v = src[off + i]! + field[fOff + i]!;
-        dst[off + i] = v > 0 ? (v < 1 ? v : 1) : 0;
-      }
+    const count = gray ? plane : item;
+    for (let i0 = 0; i0 < count; i0 += CHUNK) {
+      const len = Math.min(CHUNK, count - i0);
+      const values = field.fillNormalZiggurat(len === CHUNK ? chunk : chunk.subarray(0, len), sigma / 255);
+      addClamped(dst, src, values, i0, len, gray ? c : 1, plane);
     }
   }
   return out;
 }
 
+/**
+ * dst[o + i0 + k] = clamp01(src[o + i0 + k] + values[k]) for k < len, at o = 0 only (colour noise,
+ * whose values run through all channels) or at o = 0, plane, 2 * plane, ... for each of `channels`
+ * channels (gray noise: one value for every channel of a pixel).
+ */
+function addClamped(dst: Float32Array, src: Float32Array, values: Float32Array, i0: number, len: number, channels: number, plane: number): void {
+  for (let ch = 0; ch < channels; ch++) {
+    const at = ch * plane + i0;
+    for (let k = 0; k < len; k++) {
+      const v = src[at + k]! + values[k]!;
+      dst[at + k] = v > 0 ? (v < 1 ? v : 1) : 0;
+    }
+  }
+}
+
 // ---- Poisson sampling by inverse CDF: the 8-bit image gives at most 256 distinct means, so each
 // mean's CDF is tabulated once (out to mean + 12 sd + 20, past which the mass is below 1e-30) and a
-// draw is one uniform and a binary search. Same distribution as numpy's sampler, not the same stream.
+// draw is one 32-bit word, a guide-table look-up and a short linear search (in WebAssembly,
+// simd.ts `runInverseCdf`). Same distribution as numpy's sampler, not the same stream.
 
 const LOG_FACT = (() => {
   const t = new Float64Array(1025);
@@ -75,15 +91,18 @@ export function poissonCdf(lam: number): Float64Array {
   return cdf;
 }
 
-/** Guide entries per table: guide[j] is the smallest k with cdf[k] > j / GUIDE. */
+/** Guide entries per table, by the draw's top 8 bits: guide[j] is the smallest k with cdf[k] > j / GUIDE. */
 const GUIDE = 256;
 
 /**
  * The inverse-CDF tables of the 256 means (v / 255) * vals of one level count, flat: table v's
- * CDF is cdf[start[v] .. start[v + 1]), its last entry raised to 2 so that every search stops
- * there (the mass past it is below 1e-30), and guide[v * GUIDE + j] is an absolute index into cdf.
+ * CDF is cdf[start[v] .. start[v + 1]) times 2^32 (a 32-bit draw w then stops at the first entry
+ * above w, compared exactly), its last entry raised to 2^33 so that every search stops there (the
+ * mass past it is below 1e-30), and guide[v * GUIDE + j] is an absolute index into cdf.
  */
 interface PoissonTables {
+  /** The level count the tables are for. */
+  vals: number;
   cdf: Float64Array;
   start: Int32Array;
   guide: Int32Array;
@@ -98,15 +117,15 @@ function buildTables(vals: number): PoissonTables {
   for (let v = 0; v < 256; v++) {
     const c = cdfs[v]!;
     const at = start[v]!;
-    cdf.set(c, at);
-    cdf[at + c.length - 1] = 2;
+    for (let k = 0; k < c.length; k++) cdf[at + k] = c[k]! * 2 ** 32;
+    cdf[at + c.length - 1] = 2 ** 33;
     let k = at;
     for (let j = 0; j < GUIDE; j++) {
-      while (cdf[k]! <= j / GUIDE) k++;
+      while (cdf[k]! <= j * 2 ** 24) k++;
       guide[v * GUIDE + j] = k;
     }
   }
-  return { cdf, start, guide };
+  return { vals, cdf, start, guide };
 }
 
 /**
@@ -119,14 +138,6 @@ function tablesFor(vals: number): PoissonTables {
   let t = TABLES.get(vals);
   if (!t) TABLES.set(vals, (t = buildTables(vals)));
   return t;
-}
-
-/** Smallest k with cdf_v[k] > u, for u in [0, 1). */
-function searchCdf(t: PoissonTables, v: number, u: number): number {
-  const cdf = t.cdf;
-  let k = t.guide[v * GUIDE + ((u * GUIDE) | 0)]!;
-  while (cdf[k]! <= u) k++;
-  return k - t.start[v]!;
 }
 
 /** One Poisson draw with mean `lam` (a one-off table; the noise functions use the shared ones). */
@@ -162,25 +173,24 @@ function quantise(src: Float32Array, dst: Uint8Array): void {
   }
 }
 
-const CHUNK = 4096;
 /** v / 255 for the 8-bit values. */
 const QUANT = Float64Array.from({ length: 256 }, (_, v) => v / 255);
 
 /**
  * Poisson noise of strength `scale` (BasicSR add_poisson_noise_pt), per batch item; the draws
- * come from a Stream seeded by `rng`.
+ * come from a child of `rng` (two draws of it, whatever the image size), one 32-bit word per value.
  */
 export function addPoissonNoise(image: ImageTensor, rng: Rng, scale: number, gray: boolean): ImageTensor {
   const { n, c, h, w } = image;
   const out = createImage(n, c, h, w);
   const plane = h * w;
   const item = c * plane;
-  const noise = new Float32Array(gray ? plane : item);
-  const q = new Uint8Array(noise.length);
-  const stream = new Stream(rng);
-  const uniforms = new Float64Array(CHUNK);
+  const count = gray ? plane : item;
+  const draws = rng.child();
+  const q = new Uint8Array(count);
   for (let b = 0; b < n; b++) {
     const src = image.data.subarray(b * item, (b + 1) * item);
+    const dst = out.data.subarray(b * item, (b + 1) * item);
     if (gray && c >= 3) {
       const lum = new Float32Array(plane);
       for (let i = 0; i < plane; i++) lum[i] = 0.2989 * src[i]! + 0.587 * src[plane + i]! + 0.114 * src[2 * plane + i]!;
@@ -188,22 +198,30 @@ export function addPoissonNoise(image: ImageTensor, rng: Rng, scale: number, gra
     } else {
       quantise(gray ? src.subarray(0, plane) : src, q);
     }
-    const vals = levels(q);
-    const tables = tablesFor(vals);
-    const inv = 1 / vals;
-    for (let i0 = 0; i0 < q.length; i0 += CHUNK) {
-      const len = Math.min(CHUNK, q.length - i0);
-      const u = stream.fillUniform(len === CHUNK ? uniforms : uniforms.subarray(0, len));
-      for (let k = 0; k < len; k++) {
-        const qi = q[i0 + k]!;
-        noise[i0 + k] = (searchCdf(tables, qi, u[k]!) * inv - QUANT[qi]!) * scale;
-      }
-    }
-    const dst = out.data.subarray(b * item, (b + 1) * item);
-    for (let ch = 0; ch < c; ch++) {
-      const off = ch * plane;
-      const nOff = gray ? 0 : off;
-      for (let i = 0; i < plane; i++) dst[off + i] = clamp01(src[off + i]! + noise[nOff + i]!);
+    const tables = tablesFor(levels(q));
+    // q and the tables in wasm memory for the search; words and noise values a chunk at a time.
+    // noise = (k / vals - v / 255) * scale = k * affine[256] + affine[v]
+    const arena = new Arena();
+    const qId = arena.alloc(count, 1);
+    const wordsId = arena.alloc(CHUNK);
+    const noiseId = arena.alloc(CHUNK);
+    const ids = { cdf: arena.alloc(tables.cdf.length, 8), guide: arena.alloc(tables.guide.length), start: arena.alloc(tables.start.length), affine: arena.alloc(257, 8) };
+    arena.reserve();
+    arena.u8(qId).set(q);
+    arena.f64(ids.cdf).set(tables.cdf);
+    arena.i32(ids.guide).set(tables.guide);
+    arena.i32(ids.start).set(tables.start);
+    const affine = arena.f64(ids.affine);
+    for (let v = 0; v < 256; v++) affine[v] = -QUANT[v]! * scale;
+    affine[256] = scale / tables.vals;
+    const words = arena.i32(wordsId);
+    const values = arena.f32(noiseId);
+    for (let i0 = 0; i0 < count; i0 += CHUNK) {
+      const len = Math.min(CHUNK, count - i0);
+      draws.fillUint32(len === CHUNK ? words : words.subarray(0, len));
+      runInverseCdf(arena, qId, i0, wordsId, noiseId, len, ids);
+      // colour noise runs through all channels; gray noise is one value for every channel of a pixel
+      addClamped(dst, src, values, i0, len, gray ? c : 1, plane);
     }
   }
   return out;

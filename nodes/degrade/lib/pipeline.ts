@@ -7,7 +7,8 @@
  *  2. (unsharp masking, when on, draws nothing)
  *  3. stage 1: blur? (u < blurProb; always with prob 1), resize type (up/down/keep), its scale when
  *     not keep, resize mode (area/bilinear/bicubic, uniform), the noise draws (`randomNoise`:
- *     Gaussian or Poisson, gray, level, the noise field), JPEG quality (integer, uniform);
+ *     Gaussian or Poisson, gray, level, then two words seeding the noise field's child Rng, so the
+ *     draws after it do not depend on the image size), JPEG quality (integer, uniform);
  *  4. stage 2: blur? (u < 0.8), resize type, scale, mode, noise draws;
  *  5. final order (u < 0.5: resize -> sinc -> JPEG, else JPEG -> resize -> sinc), then the resize
  *     mode and the JPEG quality in the order they are applied.
@@ -34,10 +35,14 @@ export interface DegradeResult {
   params: Record<string, unknown>;
 }
 
+/** Milliseconds spent per operation, summed over calls (the bench's breakdown). */
+export type StageTimings = Record<string, number>;
+
 /**
  * Degrades one image (n = 1) to (floor(h / scale), floor(w / scale)), or back to (h, w) when
  * `cfg.resizeBack`. The result is on the 8-bit grid unless resized back. `onStep` runs after each
- * of the four stages; what it throws (an interrupt) ends the degradation there.
+ * of the four stages; what it throws (an interrupt) ends the degradation there. With `timings`,
+ * the time of each operation is added to its entry (kernels, blur, resize, noise, jpeg, sinc, round).
  */
 export async function degradeImage(
   input: ImageTensor,
@@ -45,7 +50,15 @@ export async function degradeImage(
   cfg: DegradeConfig,
   scale: number,
   onStep: (step: number, total: number) => void = () => {},
+  timings?: StageTimings,
 ): Promise<DegradeResult> {
+  let t0 = timings ? performance.now() : 0;
+  const lap = (label: string): void => {
+    if (!timings) return;
+    const now = performance.now();
+    timings[label] = (timings[label] ?? 0) + (now - t0);
+    t0 = now;
+  };
   if (input.n !== 1) throw new RangeError(`degradeImage takes one image, got a batch of ${input.n}`);
   const outH = Math.floor(input.h / scale);
   const outW = Math.floor(input.w / scale);
@@ -54,6 +67,7 @@ export async function degradeImage(
   const kernel1 = randomKernel(rng, cfg.stage1.blur);
   const kernel2 = randomKernel(rng, cfg.stage2.blur);
   const sinc = randomFinalSinc(rng, cfg.finalSincProb);
+  lap('kernels');
   const params: Record<string, unknown> = { scale, input: [input.w, input.h] };
 
   let img = cfg.usm ? usmSharp(input) : input;
@@ -62,6 +76,7 @@ export async function degradeImage(
   // Stage 1: resized by a scale factor, the source coordinate using 1 / factor.
   const s1: Record<string, unknown> = {};
   img = blurStep(img, rng, cfg.stage1, kernel1, s1);
+  lap('blur 1');
   {
     const { type, factor, mode } = drawResize(rng, cfg.stage1);
     const h = Math.max(1, Math.floor(img.h * factor));
@@ -69,18 +84,22 @@ export async function degradeImage(
     img = resizeTorch(img, w, h, mode, 1 / factor, 1 / factor);
     s1.resize = { type, scale: factor, mode, size: [w, h] };
   }
+  lap('resize 1');
   img = noiseStep(img, rng, cfg.stage1, s1);
+  lap('noise 1');
   {
     const quality = rng.int(cfg.stage1.jpegRange[0], cfg.stage1.jpegRange[1]);
     img = await jpegCompress(img, quality);
     s1.jpeg = { quality };
   }
+  lap('jpeg 1');
   params.stage1 = s1;
   onStep(1, total);
 
   // Stage 2: resized to a size relative to the final one.
   const s2: Record<string, unknown> = {};
   img = blurStep(img, rng, cfg.stage2, kernel2, s2);
+  lap('blur 2');
   {
     const { type, factor, mode } = drawResize(rng, cfg.stage2);
     const h = Math.max(1, Math.trunc((input.h / scale) * factor));
@@ -88,7 +107,9 @@ export async function degradeImage(
     img = resizeTorch(img, w, h, mode);
     s2.resize = { type, scale: factor, mode, size: [w, h] };
   }
+  lap('resize 2');
   img = noiseStep(img, rng, cfg.stage2, s2);
+  lap('noise 2');
   params.stage2 = s2;
   onStep(2, total);
 
@@ -100,16 +121,22 @@ export async function degradeImage(
   if (order === 'resize-sinc-jpeg') {
     const mode = drawMode();
     img = resizeTorch(img, outW, outH, mode);
+    lap('final resize');
     if (sinc) img = convolve(img, sinc);
+    lap('final sinc');
     const quality = drawQuality();
     img = await jpegCompress(img, quality);
+    lap('jpeg 2');
     Object.assign(fin, { resizeMode: mode, jpeg: { quality } });
   } else {
     const quality = drawQuality();
     img = await jpegCompress(img, quality);
+    lap('jpeg 2');
     const mode = drawMode();
     img = resizeTorch(img, outW, outH, mode);
+    lap('final resize');
     if (sinc) img = convolve(img, sinc);
+    lap('final sinc');
     Object.assign(fin, { resizeMode: mode, jpeg: { quality } });
   }
   params.final = fin;
@@ -121,6 +148,7 @@ export async function degradeImage(
     params.resizeBack = { mode: 'bicubic', size: [input.w, input.h] };
   }
   params.output = [img.w, img.h];
+  lap('round');
   onStep(4, total);
   return { image: img, params };
 }

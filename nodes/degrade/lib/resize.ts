@@ -4,7 +4,7 @@
  * filters when shrinking: that antialiasing would change the LQ statistics.
  */
 import { createImage, type ImageTensor } from '../../api/tensor.ts';
-import { Arena, runTaps } from './simd.ts';
+import { Arena, runTaps, runTranspose } from './simd.ts';
 
 export type ResizeMode = 'area' | 'bilinear' | 'bicubic';
 export const RESIZE_MODES: readonly ResizeMode[] = ['area', 'bilinear', 'bicubic'];
@@ -69,26 +69,11 @@ function axisTaps(src: number, dst: number, mode: ResizeMode, srcPerDst: number)
   return { count, index, weight };
 }
 
-/** Blocked transpose of an h x w plane into w x h (blocks keep both sides in cache). */
-function transpose(src: Float32Array, so: number, dst: Float32Array, d0: number, h: number, w: number): void {
-  const B = 32;
-  for (let y0 = 0; y0 < h; y0 += B) {
-    const y1 = Math.min(h, y0 + B);
-    for (let x0 = 0; x0 < w; x0 += B) {
-      const x1 = Math.min(w, x0 + B);
-      for (let y = y0; y < y1; y++) {
-        const s = so + y * w;
-        for (let x = x0; x < x1; x++) dst[d0 + x * h + y] = src[s + x]!;
-      }
-    }
-  }
-}
-
 /**
  * Separable torch-style resize of every image in a batch; `sx`/`sy` override the coordinate scale.
  * Both passes run as SIMD row passes (simd.ts): the vertical one directly (each output row is a
  * weighted sum of 2-4 source rows), the horizontal one on the transposed intermediate (each output
- * column is then a weighted sum of source columns, stored as rows), so the work is two small
+ * column is then a weighted sum of source columns, stored as rows), so the work is two SIMD
  * transposes and contiguous multiply-adds instead of per-pixel gathers.
  */
 export function resizeTorch(img: ImageTensor, tw: number, th: number, mode: ResizeMode, sx?: number, sy?: number): ImageTensor {
@@ -102,6 +87,7 @@ export function resizeTorch(img: ImageTensor, tw: number, th: number, mode: Resi
   const vId = arena.alloc(th * w);
   const vtId = arena.alloc(w * th);
   const htId = arena.alloc(tw * th);
+  const resId = arena.alloc(th * tw);
   const yOffs = arena.alloc(ys.index.length);
   const yWts = arena.alloc(ys.index.length);
   const xOffs = arena.alloc(xs.index.length);
@@ -113,16 +99,15 @@ export function resizeTorch(img: ImageTensor, tw: number, th: number, mode: Resi
   arena.i32(xOffs).set(Array.from(xs.index, (i) => i * th * 4));
   arena.f32(xWts).set(xs.weight);
   const src = arena.f32(srcId);
-  const v = arena.f32(vId);
-  const vt = arena.f32(vtId);
-  const ht = arena.f32(htId);
+  const res = arena.f32(resId);
   const od = out.data;
   for (let p = 0; p < n * c; p++) {
     src.set(data.subarray(p * h * w, (p + 1) * h * w));
     for (let y = 0; y < th; y++) runTaps(arena, srcId, vId, w, yOffs, yWts, ys.count, false, y * ys.count, 0, y * w);
-    transpose(v, 0, vt, 0, th, w);
+    runTranspose(arena, vId, vtId, th, w);
     for (let x = 0; x < tw; x++) runTaps(arena, vtId, htId, th, xOffs, xWts, xs.count, false, x * xs.count, 0, x * th);
-    transpose(ht, 0, od, p * th * tw, tw, th);
+    runTranspose(arena, htId, resId, tw, th);
+    od.set(res, p * th * tw);
   }
   return out;
 }
