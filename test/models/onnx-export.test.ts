@@ -29,8 +29,8 @@ describe('writeModel', () => {
   const x = new Rng(3).fillNormal(new Float32Array(512));
 
   it('puts large tensors in external data that onnxruntime reads back', async () => {
-    const inline = writeModel(model().record(), path.join(dir, 'inline.onnx'), { externalThreshold: Infinity });
-    const split = writeModel(model().record(), path.join(dir, 'split.onnx'), { externalThreshold: 4096 });
+    const inline = await writeModel(model().record(), path.join(dir, 'inline.onnx'), { externalThreshold: Infinity });
+    const split = await writeModel(model().record(), path.join(dir, 'split.onnx'), { externalThreshold: 4096 });
     expect(inline.files).toHaveLength(1);
     expect(split.files.map((f) => path.basename(f))).toEqual(['split.onnx', 'split.onnx.data']);
     expect(fs.statSync(path.join(dir, 'split.onnx')).size).toBeLessThan(10_000);
@@ -38,8 +38,8 @@ describe('writeModel', () => {
   });
 
   it('stores weights as float16 (keeping norms in float32) with outputs close to float32', async () => {
-    const full = writeModel(model().record(), path.join(dir, 'f32.onnx'), { externalThreshold: Infinity });
-    const half = writeModel(model().record(), path.join(dir, 'f16.onnx'), { externalThreshold: Infinity, fp16: true });
+    const full = await writeModel(model().record(), path.join(dir, 'f32.onnx'), { externalThreshold: Infinity });
+    const half = await writeModel(model().record(), path.join(dir, 'f16.onnx'), { externalThreshold: Infinity, fp16: true });
     expect(half.bytes).toBeLessThan(full.bytes * 0.55);
     const a = await run(path.join(dir, 'f32.onnx'), x);
     const b = await run(path.join(dir, 'f16.onnx'), x);

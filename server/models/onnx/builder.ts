@@ -8,23 +8,25 @@
  * - `scope('down.0', fn)` prefixes names with dots, so weight names can be exactly the keys
  *   of a checkpoint (`down.0.conv.weight`), which later compilers rely on to map tensors.
  */
-import { createHash } from 'node:crypto';
 import {
-  bytesOf,
   checkTensorData,
+  contentHash,
   dtypeOf,
+  elementCount,
   encodeAttr,
   encodeModel,
+  isLazy,
   type AttrValue,
   type DType,
   type IoRecord,
+  type LazyWeight,
   type ModelRecord,
   type NodeRecord,
   type TensorData,
   type TensorRecord,
 } from './proto.ts';
 
-export type { AttrValue, DType, TensorData } from './proto.ts';
+export type { AttrValue, DType, LazyWeight, TensorData } from './proto.ts';
 
 /** Every op the builder accepts; extend deliberately (and test it in onnxruntime) when needed. */
 export const OP_TYPES = [
@@ -92,11 +94,25 @@ export class GraphBuilder {
 
   /**
    * A named weight (scoped). Identical content (dtype, dims, bytes) is stored once: a second
-   * request returns the first Value, whatever name it asked for.
+   * request returns the first Value, whatever name it asked for. A `LazyWeight` is kept as it is
+   * (its values are read only when the model is written, see export.ts) and deduplicated by the
+   * hash it carries, which is the hash its values would have here.
    */
-  initializer(name: string, data: TensorData, dims: number[], dtype: DType = dtypeOf(data)): Value {
-    checkTensorData(data, dims, dtype);
-    const hash = contentHash(data, dims, dtype);
+  initializer(name: string, data: TensorData | LazyWeight, dims: number[], dtype?: DType): Value {
+    let hash: string;
+    if (isLazy(data)) {
+      // The carried hash was taken under the lazy tensor's own dtype and dims: other ones would dedup wrongly.
+      const as = dtype ?? data.dtype;
+      if (as !== data.dtype || dims.length !== data.dims.length || dims.some((d, i) => d !== data.dims[i])) {
+        throw new Error(`lazy weight '${name}' is ${data.dtype} [${data.dims.join(', ')}], asked for as ${as} [${dims.join(', ')}]`);
+      }
+      hash = data.hash;
+      dtype = as;
+    } else {
+      dtype ??= dtypeOf(data);
+      checkTensorData(data, dims, dtype);
+      hash = contentHash(data, dims, dtype);
+    }
     const existing = this.byHash.get(hash);
     if (existing !== undefined) return { name: existing };
     const full = this.scoped(name);
@@ -172,7 +188,7 @@ export class GraphBuilder {
     const opTypes: Record<string, number> = {};
     for (const n of this.nodes) opTypes[n.opType] = (opTypes[n.opType] ?? 0) + 1;
     let parameters = 0;
-    for (const t of this.tensors.values()) parameters += t.data.length;
+    for (const t of this.tensors.values()) parameters += elementCount(t.dims);
     return { nodes: this.nodes.length, initializers: this.tensors.size, parameters, opTypes };
   }
 
@@ -212,8 +228,4 @@ export class GraphBuilder {
       if (!this.used.has(candidate)) return candidate;
     }
   }
-}
-
-function contentHash(data: TensorData, dims: readonly number[], dtype: DType): string {
-  return createHash('sha256').update(`${dtype}[${dims.join(',')}]`).update(bytesOf(data)).digest('hex');
 }

@@ -5,26 +5,54 @@
  * Layout transforms (a Linear's transpose) are graph ops that onnxruntime folds at load.
  */
 import { StudioError } from '../../../nodes/api/errors.ts';
-import type { GraphBuilder, Value } from './builder.ts';
+import type { GraphBuilder, LazyWeight, Value } from './builder.ts';
+import { contentHash } from './proto.ts';
 
-export interface WeightTensor {
-  data: Float32Array;
+/**
+ * A float32 weight: in memory, or lazy (read from the checkpoint only when the model is written,
+ * which is how the converter keeps multi-GB networks out of memory; see pack/weights.ts).
+ */
+export interface WeightTensor<D extends Float32Array | LazyWeight = Float32Array | LazyWeight> {
+  data: D;
   dims: number[];
 }
 
-/** The weights a network is compiled from, by checkpoint key. */
-export interface Weights {
+/** The weights a network is compiled from, by checkpoint key (compilers take either kind). */
+export interface Weights<D extends Float32Array | LazyWeight = Float32Array | LazyWeight> {
   has(key: string): boolean;
-  get(key: string): WeightTensor;
+  get(key: string): WeightTensor<D>;
 }
 
-export function weightsFromMap(map: Map<string, WeightTensor>, source: string): Weights {
+export function weightsFromMap<D extends Float32Array | LazyWeight>(map: Map<string, WeightTensor<D>>, source: string): Weights<D> {
   return {
     has: (key) => map.has(key),
     get(key) {
       const t = map.get(key);
       if (!t) throw new StudioError('NOT_FOUND', `${source} has no weight '${key}'`);
       return t;
+    },
+  };
+}
+
+/**
+ * A weight that is not kept in memory: `read` is called once now, to hash the values (the builder
+ * deduplicates by that hash, exactly as for in-memory weights), and again when the model is written.
+ * The second read is checked against the hash, so a file changed in between fails loudly instead
+ * of breaking the deduplication silently. `read` must give a new array each time.
+ */
+export async function lazyWeight(read: () => Promise<Float32Array>, dims: number[], what: string): Promise<LazyWeight> {
+  const hash = contentHash(await read(), dims, 'float32');
+  return {
+    lazy: true,
+    dtype: 'float32',
+    dims,
+    hash,
+    async read() {
+      const data = await read();
+      if (data.length !== dims.reduce((a, d) => a * d, 1) || contentHash(data, dims, 'float32') !== hash) {
+        throw new StudioError('BAD_INPUT', `${what} changed while the model was being converted`);
+      }
+      return data;
     },
   };
 }

@@ -1,8 +1,9 @@
 /**
  * The thin layer between our plain records and the protobufjs classes of `onnx-proto`.
- * Kept apart from the builder so the builder never touches protobufjs types, and so a later
- * streaming / external-data writer (needed for > 2 GB models) can replace only this file.
+ * Kept apart from the builder so the builder never touches protobufjs types; the streaming
+ * external-data writer (export.ts) resolves lazy tensors before it calls `encodeModel`.
  */
+import { createHash } from 'node:crypto';
 import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
@@ -34,6 +35,54 @@ export function dtypeOf(data: TensorData): DType {
   if (data instanceof Int32Array) return 'int32';
   if (data instanceof BigInt64Array) return 'int64';
   return 'bool';
+}
+
+/** Bytes per element of each dtype. */
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = { float32: 4, float16: 2, int32: 4, int64: 8, bool: 1 };
+
+/**
+ * A tensor whose values stay where they are (a checkpoint on disk) until a writer asks for them:
+ * the model writer reads, converts and writes one such tensor at a time, so a model of many GB
+ * never sits in memory whole. `read()` must return a fresh array of `dtype` and `dims` each time.
+ */
+export interface LazyTensorData {
+  readonly lazy: true;
+  readonly dtype: DType;
+  readonly dims: readonly number[];
+  read(): Promise<TensorData>;
+}
+
+/**
+ * A lazy tensor whose content hash (`contentHash` of its values under its dtype and dims) was
+ * taken when it was first read, so the builder can deduplicate it without holding its values.
+ */
+export interface LazyWeight extends LazyTensorData {
+  readonly hash: string;
+}
+
+export function isLazy(data: TensorData | LazyTensorData): data is LazyTensorData {
+  return 'lazy' in data && data.lazy === true;
+}
+
+export function elementCount(dims: readonly number[]): number {
+  return dims.reduce((a, d) => a * d, 1);
+}
+
+/** The identity the builder deduplicates weights by: dtype, dims and bytes. */
+export function contentHash(data: TensorData, dims: readonly number[], dtype: DType): string {
+  return createHash('sha256').update(`${dtype}[${dims.join(',')}]`).update(bytesOf(data)).digest('hex');
+}
+
+/** The values of a tensor, reading a lazy one (and checking that what came back fits). */
+export async function resolveTensorData(data: TensorData | LazyTensorData, what: string): Promise<TensorData> {
+  if (!isLazy(data)) return data;
+  const values = await data.read();
+  try {
+    checkTensorData(values, data.dims, data.dtype);
+  } catch (err) {
+    throw new Error(`${what}: ${(err as Error).message}`);
+  }
+  return values;
 }
 
 export function checkTensorData(data: TensorData, dims: readonly number[], dtype: DType): void {
@@ -79,7 +128,8 @@ export interface TensorRecord {
   readonly name: string;
   readonly dtype: DType;
   readonly dims: readonly number[];
-  readonly data: TensorData;
+  /** Lazy data has to be resolved (export.ts) or written externally before `encodeModel` sees it inline. */
+  readonly data: TensorData | LazyTensorData;
 }
 
 export interface NodeRecord {
@@ -129,7 +179,10 @@ export function encodeModel(model: ModelRecord, external?: (t: TensorRecord) => 
     initializer: model.initializers.map((t) => {
       const ref = external?.(t);
       const base = { name: t.name, dataType: DTYPE_CODE[t.dtype], dims: [...t.dims] };
-      if (!ref) return { ...base, rawData: bytesOf(t.data) };
+      if (!ref) {
+        if (isLazy(t.data)) throw new Error(`initializer '${t.name}' is lazy: write the model with writeModel (export.ts), which reads it`);
+        return { ...base, rawData: bytesOf(t.data) };
+      }
       return {
         ...base,
         dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,

@@ -62,7 +62,7 @@ export const COMPONENTS: readonly ComponentDef[] = [
       inputs: [image('image')],
       outputs: [latent('mean'), latent('logvar')],
       async compile(ck) {
-        return { graph: encoderGraph(await readVaeWeights([ck]), tower), architecture: {} };
+        return { graph: encoderGraph(await readVaeWeights([ck], undefined, { lazy: true }), tower), architecture: {} };
       },
     }),
   ),
@@ -73,7 +73,7 @@ export const COMPONENTS: readonly ComponentDef[] = [
     inputs: [latent('latent')],
     outputs: [image('image')],
     async compile(ck) {
-      return { graph: decoderGraph(await readVaeWeights([ck])), architecture: {} };
+      return { graph: decoderGraph(await readVaeWeights([ck], undefined, { lazy: true })), architecture: {} };
     },
   },
   {

@@ -51,7 +51,8 @@ export async function convertToPack(opts: ConvertOptions): Promise<PackManifest>
       const t0 = performance.now();
       const compiled = await def.compile(merged, opts);
       const fp16 = opts.fp16 === true && def.fp16Allowed;
-      const written = writeModel(compiled.graph.record(), path.join(opts.out, def.file), { fp16 });
+      // Weights are lazy: they are read from `merged` one at a time as the component is written.
+      const written = await writeModel(compiled.graph.record(), path.join(opts.out, def.file), { fp16 });
       components[def.name] = {
         file: def.file,
         dtype: fp16 ? 'float16' : 'float32',
