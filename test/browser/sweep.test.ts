@@ -48,6 +48,23 @@ const failingWorkflow = buildWorkflow(
   { scale: 1, offset: [-3000, -3000] },
 );
 
+/** Photo → Shrink → Preview, and a Sweep left empty for the pickers to fill. */
+const pickerWorkflow = buildWorkflow('Sweep pickers', [
+  { id: 1, type: 'LoadImage', title: 'Photo', widgets: { image: 'chelsea.png' }, outputs: [['image', 'IMAGE']], pos: [20, 40], size: [240, 240] },
+  {
+    id: 2,
+    type: 'ImageResize',
+    title: 'Shrink',
+    widgets: { mode: 'scale', scale: 0.1, method: 'nearest' },
+    inputs: [['image', 1, 0, 'IMAGE']],
+    outputs: [['image', 'IMAGE']],
+    pos: [300, 40],
+    size: [240, 180],
+  },
+  { id: 3, type: 'PreviewImage', title: 'Preview', inputs: [['image', 2, 0, 'IMAGE']], pos: [580, 40], size: [360, 200] },
+  { id: 4, type: 'Sweep', title: 'Sweep', widgets: {}, pos: [20, 330], size: [300, 250] },
+]);
+
 /** Records every overlay update the app makes, by the id it names. */
 async function recordOverlay(page: Page): Promise<void> {
   await hook(page, `
@@ -173,6 +190,52 @@ describe('a sweep in the editor', () => {
     expect(Math.abs(after[1] - (canvas.y + canvas.height / 2))).toBeLessThan(200);
     await page.waitForTimeout(200);
     await s.shot('sweep-branch-error');
+  });
+
+  it('picks the target node and its widget from menus on the Sweep widgets, then runs the branches', async () => {
+    await hook(page, 's.graph.load(arg);', pickerWorkflow);
+    const menu = page.locator('.litecontextmenu');
+    const clickWidget = async (name: string): Promise<void> => {
+      const at = await hook<[number, number] | null>(page, 'return s.graph.widgetPosition(arg[0], arg[1]);', ['4', name]);
+      expect(at).not.toBeNull();
+      // Litegraph finds the node under the pointer among the nodes it last drew: let it draw the loaded graph.
+      await page.evaluate('new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))');
+      await page.mouse.click(at![0], at![1]);
+      await menu.first().waitFor();
+    };
+    const entries = (): Promise<string[]> => menu.locator('.litemenu-entry:not(.separator)').allTextContents();
+
+    // target: the other nodes as "Title (#id)" (not the Sweep itself), stored as the id.
+    await clickWidget('target');
+    expect(await entries()).toEqual(['Photo (#1)', 'Shrink (#2)', 'Preview (#3)', 'Type a value…']);
+    await page.waitForTimeout(100);
+    await s.shot('sweep-picker');
+    await menu.locator('.litemenu-entry', { hasText: 'Shrink' }).click();
+    await menu.first().waitFor({ state: 'detached' });
+    await expect.poll(() => hook(page, "return s.workflow().nodes.find((n) => n.id === 4).widgets_values.target;")).toBe('2');
+
+    // x_widget: the widgets of Shrink; picking a combo fills the empty x_values with its options.
+    await clickWidget('x_widget');
+    expect(await entries()).toEqual(['mode', 'scale', 'width', 'height', 'method', 'Type a value…']);
+    await menu.locator('.litemenu-entry', { hasText: /^method$/ }).click();
+    await menu.first().waitFor({ state: 'detached' });
+    const values = await hook<Record<string, unknown>>(page, 'return s.workflow().nodes.find((n) => n.id === 4).widgets_values;');
+    expect(values.target).toBe('2');
+    expect(values.x_widget).toBe('method');
+    expect(values.x_values).toBe('lanczos\nbicubic\narea\nnearest\nbilinear');
+
+    // y_widget follows y_target, else target: offers "None" and Shrink's widgets.
+    await clickWidget('y_widget');
+    expect(await entries()).toEqual(['mode', 'scale', 'width', 'height', 'method', 'None (x only)', 'Type a value…']);
+    await menu.locator('.litemenu-entry', { hasText: 'None (x only)' }).click();
+    await menu.first().waitFor({ state: 'detached' });
+    expect(await hook(page, "return s.workflow().nodes.find((n) => n.id === 4).widgets_values.y_widget;")).toBe('');
+
+    await queueAndWait(page);
+    const preview = await runState(page, '3');
+    expect(preview.status).toBe('done');
+    expect(preview.branches).toEqual({ settled: 5, total: 5 });
+    expect(preview.labels).toEqual(['method=lanczos', 'method=bicubic', 'method=area', 'method=nearest', 'method=bilinear']);
   });
 
   it('logged no errors in the browser console', () => {

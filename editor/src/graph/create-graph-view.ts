@@ -17,7 +17,7 @@ import { RunStates } from './run-state.ts';
 import { StudioCanvas } from './studio-canvas.ts';
 import { applyCanvasTheme } from './theme.ts';
 import { setViewHooks } from './view-hooks.ts';
-import { applyView, nodeById, setNodeWidget, slotClientPosition, viewState } from './view-ops.ts';
+import { applyView, nodeById, setNodeWidget, slotClientPosition, viewState, widgetClientPosition } from './view-ops.ts';
 import type { CatalogueNode } from './widget-specs.ts';
 import { arrangeNode, loadIntoGraph, serializeGraph } from './workflow-io.ts';
 
@@ -156,6 +156,7 @@ export function createGraphView(el: HTMLCanvasElement): GraphView {
       history.schedule();
     },
     slotPosition: (nodeId, kind, slot) => slotClientPosition(canvas, graph, el, nodeId, kind, slot),
+    widgetPosition: (nodeId, widget) => widgetClientPosition(canvas, graph, el, nodeId, widget),
     imageBox(nodeId, index = 0) {
       const node = nodeById(graph, nodeId);
       const r = node ? images.rect(nodeId, index) : null;

@@ -44,6 +44,8 @@ export interface GraphView {
   setWidget(nodeId: string, widget: string, value: unknown): void;
   /** Client (page) coordinates of a slot's connection dot, for pointer-driven tests and tours. */
   slotPosition(nodeId: string, kind: 'input' | 'output', slot: number): [number, number] | null;
+  /** Client coordinates of the middle of a node's widget row, for pointer-driven tests. */
+  widgetPosition(nodeId: string, widget: string): [number, number] | null;
   /** Client coordinates and size of the `index`th image drawn in a node (a pair counts as one), for pointer-driven tests. */
   imageBox(nodeId: string, index?: number): { x: number; y: number; width: number; height: number } | null;
   /** Where a Compare node's A/B split is on the node, 0..1 (null: no pair drawn there). */

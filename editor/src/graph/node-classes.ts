@@ -2,6 +2,7 @@ import { LGraphNode, LiteGraph, type IContextMenuValue, type LGraphCanvas, type 
 import type { IBaseWidget } from '@comfyorg/litegraph/dist/types/widgets';
 import type { NodeCatalogueJson } from '../../../server/protocol/index.ts';
 import { nodeMenu } from './menus.ts';
+import { addSweepPickers, SWEEP_NODE_TYPE } from './sweep-pickers.ts';
 import { viewHooksOf } from './view-hooks.ts';
 import { widgetInputMenu } from './widget-inputs.ts';
 import {
@@ -57,6 +58,7 @@ function makeNodeClass(def: CatalogueNode): StudioNodeClass {
       for (const input of def.inputs) this.addInput(input.name, input.type, input.optional ? { label: `${input.name} (optional)` } : {});
       for (const output of def.outputs) this.addOutput(output.name, output.type);
       for (const plan of plans) addPlannedWidget(this, plan);
+      if (def.id === SWEEP_NODE_TYPE) addSweepPickers(this);
       this.setSize(this.computeSize());
     }
 

@@ -1,4 +1,4 @@
-import type { LGraph, LGraphCanvas, LGraphNode } from '@comfyorg/litegraph';
+import { LiteGraph, type LGraph, type LGraphCanvas, type LGraphNode } from '@comfyorg/litegraph';
 import { MissingNode } from './missing-node.ts';
 import { studioClassOf } from './node-classes.ts';
 import { SEED_CONTROL_PROPERTY, isSeedControlMode, sanitizeNumber, toScalar, withSeedControl } from './widget-specs.ts';
@@ -80,4 +80,16 @@ export function applyView(canvas: LGraphCanvas, ds: unknown): void {
   canvas.ds.offset[0] = offset[0] ?? 0;
   canvas.ds.offset[1] = offset[1] ?? 0;
   canvas.setDirty(true, true);
+}
+
+/** Client coordinates of the middle of a node's widget row, for pointer-driven tests and tours. */
+export function widgetClientPosition(canvas: LGraphCanvas, graph: LGraph, el: HTMLCanvasElement, nodeId: string, widget: string): [number, number] | null {
+  const node = nodeById(graph, nodeId);
+  const w = node?.widgets?.find((x) => x.name === widget);
+  if (!node || !w || node.flags.collapsed) return null;
+  arrangeNode(node);
+  const height = w.computedHeight ?? LiteGraph.NODE_WIDGET_HEIGHT;
+  const p = canvas.ds.convertOffsetToCanvas([node.pos[0] + node.size[0] / 2, node.pos[1] + w.y + height / 2]);
+  const rect = el.getBoundingClientRect();
+  return [rect.left + (p[0] ?? 0), rect.top + (p[1] ?? 0)];
 }
