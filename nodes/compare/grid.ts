@@ -5,13 +5,15 @@ import { InputError } from '../api/errors.ts';
 import type { ImageTensor } from '../api/tensor.ts';
 import { combo, int } from '../api/widgets.ts';
 import { hwcUint8ToImage, imageToHwcUint8 } from '../image/codec.ts';
-import { compose, gridLayout, labelSvg, type GridLayout, type Placed } from './lib/render.ts';
+import { compose, fontsAvailable, gridLayout, labelSvg, NO_FONT_HINT, type FontProbe, type GridLayout, type Placed } from './lib/render.ts';
 
 export interface GridOptions {
   maxCell: number;
   gap: number;
   fontSize: number;
   background: 'white' | 'dark';
+  /** False on a machine without fonts: the label boxes are left empty (default true). */
+  drawLabels?: boolean;
 }
 
 interface Cell {
@@ -80,28 +82,38 @@ export async function buildGrid(branches: Array<Branch<ImageTensor>>, opts: Grid
     placed.push({ rgb, width: f.w, height: f.h, left: cell.x + Math.floor((cellW - f.w) / 2), top: cell.y + Math.floor((cellH - f.h) / 2) });
   }
   const [bg, fg] = opts.background === 'dark' ? ['#1e1f22', '#e8eaed'] : ['#ffffff', '#16181b'];
-  const svg = labelSvg([...layout.colLabels, ...layout.rowLabels], opts.fontSize, fg);
+  const svg = opts.drawLabels === false ? '' : labelSvg([...layout.colLabels, ...layout.rowLabels], opts.fontSize, fg);
   const rgb = await compose(layout.width, layout.height, bg, placed, svg);
   return { image: hwcUint8ToImage(rgb, layout.width, layout.height, 3), layout };
 }
 
-export default defineNode({
-  id: 'ImageGrid',
-  displayName: 'Grid (XY plot)',
-  category: 'compare',
-  description:
-    'Lays out the branches of a sweep as a grid, a column per x value and a row per y value, labelled with the widget names and values. Feed it to Save Image.',
-  inputs: { images: { type: 'IMAGE', gather: true, description: 'Every branch of a sweep (or a batch: one cell per image).' } },
-  widgets: {
-    max_cell: int({ default: 512, min: 0, max: 4096, step: 8, description: 'Images are shrunk to fit this square; 0 keeps their size.' }),
-    gap: int({ default: 8, min: 0, max: 256 }),
-    font_size: int({ default: 20, min: 6, max: 128 }),
-    background: combo({ options: ['white', 'dark'], default: 'white' }),
-  },
-  outputs: { image: 'IMAGE' },
-  async execute({ images, max_cell, gap, font_size, background }, ctx) {
-    const opts = { maxCell: max_cell, gap, fontSize: font_size, background: background as GridOptions['background'] };
-    const { image } = await buildGrid(images, opts, ctx.env.limits.maxPixels);
-    return { image };
-  },
-});
+export const NO_FONT_GRID_WARNING = `${NO_FONT_HINT} — the grid is drawn without labels`;
+
+/** The Grid node; `probe` says whether text can be drawn (tests pass a fake one). */
+export function makeGridNode(probe: FontProbe = fontsAvailable) {
+  return defineNode({
+    id: 'ImageGrid',
+    displayName: 'Grid (XY plot)',
+    category: 'compare',
+    description:
+      'Lays out the branches of a sweep as a grid, a column per x value and a row per y value, labelled with the widget names and values. Feed it to Save Image.',
+    inputs: { images: { type: 'IMAGE', gather: true, description: 'Every branch of a sweep (or a batch: one cell per image).' } },
+    widgets: {
+      max_cell: int({ default: 512, min: 0, max: 4096, step: 8, description: 'Images are shrunk to fit this square; 0 keeps their size.' }),
+      gap: int({ default: 8, min: 0, max: 256 }),
+      font_size: int({ default: 20, min: 6, max: 128 }),
+      background: combo({ options: ['white', 'dark'], default: 'white' }),
+    },
+    outputs: { image: 'IMAGE' },
+    async execute({ images, max_cell, gap, font_size, background }, ctx) {
+      const opts = { maxCell: max_cell, gap, fontSize: font_size, background: background as GridOptions['background'] };
+      const labelled = gridCells(images).colLabels.length > 0;
+      const drawLabels = !labelled || (await probe());
+      if (!drawLabels) ctx.warn(NO_FONT_GRID_WARNING);
+      const { image } = await buildGrid(images, { ...opts, drawLabels }, ctx.env.limits.maxPixels);
+      return { image };
+    },
+  });
+}
+
+export default makeGridNode();

@@ -7,7 +7,7 @@ import { InputError } from '../api/errors.ts';
 import type { ImageTensor } from '../api/tensor.ts';
 import { combo, int } from '../api/widgets.ts';
 import { cropPlane, grey, laplacianVariance, lumaY, msSsim, noiseSigma, psnr, ssim, toPlanes8, type Plane } from './lib/metrics.ts';
-import { renderTable, toCsv } from './lib/render.ts';
+import { fontsAvailable, NO_FONT_HINT, renderTable, toCsv, type FontProbe } from './lib/render.ts';
 
 export const METRIC_COLUMNS = ['psnr_db', 'ssim', 'ms_ssim', 'sharpness', 'noise_sigma'] as const;
 
@@ -46,29 +46,38 @@ export function metricsTable(branches: Array<Branch<ImageTensor>>, reference: Im
   return { columns, rows };
 }
 
-export default defineNode({
-  id: 'ImageMetrics',
-  displayName: 'Metrics (PSNR / SSIM)',
-  category: 'compare',
-  description:
-    'Scores every branch against a reference (PSNR, SSIM, MS-SSIM, as scikit-image computes them) and measures sharpness (variance of the Laplacian) and noise (Immerkær sigma). Shows the table on the node and in the history; outputs it as JSON and CSV.',
-  output: true,
-  inputs: {
-    images: { type: 'IMAGE', gather: true, description: 'The images to score: every branch of a sweep, or one image.' },
-    reference: { type: 'IMAGE', description: 'The clean image, e.g. the photo before Degrade.' },
-  },
-  widgets: {
-    channel: combo({ options: ['Y', 'RGB'], default: 'Y', description: 'Y: BT.601 luma, the super-resolution papers\u2019 convention; RGB: every channel.' }),
-    crop_border: int({ default: 0, min: 0, max: 256, description: 'Pixels left out on every side (papers crop the scale factor).' }),
-  },
-  outputs: { table: 'STRING', csv: 'STRING' },
-  async execute({ images, reference, channel, crop_border }, ctx) {
-    const table = metricsTable(images, reference, channel as 'Y' | 'RGB', crop_border);
-    const { png, width, height } = await renderTable(table);
-    // The rendered table is a temp image like a preview; the numbers travel with its reference.
-    const filename = `metrics_${randomUUID()}.png`;
-    await writeFileAtomic(resolveInside(ctx.env.dirs, 'temp', filename), png);
-    ctx.addFile({ folder: 'temp', filename, kind: 'image', width, height, table });
-    return { table: JSON.stringify(table), csv: toCsv(table) };
-  },
-});
+export const NO_FONT_TABLE_WARNING = `${NO_FONT_HINT} — the table image is drawn without text (the numbers are in the table and csv outputs)`;
+
+/** The Metrics node; `probe` says whether text can be drawn (tests pass a fake one). */
+export function makeMetricsNode(probe: FontProbe = fontsAvailable) {
+  return defineNode({
+    id: 'ImageMetrics',
+    displayName: 'Metrics (PSNR / SSIM)',
+    category: 'compare',
+    description:
+      'Scores every branch against a reference (PSNR, SSIM, MS-SSIM, as scikit-image computes them) and measures sharpness (variance of the Laplacian) and noise (Immerkær sigma). Shows the table on the node and in the history; outputs it as JSON and CSV.',
+    output: true,
+    inputs: {
+      images: { type: 'IMAGE', gather: true, description: 'The images to score: every branch of a sweep, or one image.' },
+      reference: { type: 'IMAGE', description: 'The clean image, e.g. the photo before Degrade.' },
+    },
+    widgets: {
+      channel: combo({ options: ['Y', 'RGB'], default: 'Y', description: 'Y: BT.601 luma, the super-resolution papers\u2019 convention; RGB: every channel.' }),
+      crop_border: int({ default: 0, min: 0, max: 256, description: 'Pixels left out on every side (papers crop the scale factor).' }),
+    },
+    outputs: { table: 'STRING', csv: 'STRING' },
+    async execute({ images, reference, channel, crop_border }, ctx) {
+      const table = metricsTable(images, reference, channel as 'Y' | 'RGB', crop_border);
+      const drawText = await probe();
+      if (!drawText) ctx.warn(NO_FONT_TABLE_WARNING);
+      const { png, width, height } = await renderTable(table, 14, drawText);
+      // The rendered table is a temp image like a preview; the numbers travel with its reference.
+      const filename = `metrics_${randomUUID()}.png`;
+      await writeFileAtomic(resolveInside(ctx.env.dirs, 'temp', filename), png);
+      ctx.addFile({ folder: 'temp', filename, kind: 'image', width, height, table });
+      return { table: JSON.stringify(table), csv: toCsv(table) };
+    },
+  });
+}
+
+export default makeMetricsNode();

@@ -1,13 +1,17 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Branch, BranchCoord } from '../../nodes/api/branch.ts';
 import { branchLabel } from '../../nodes/api/branch.ts';
 import type { ImageTensor } from '../../nodes/api/tensor.ts';
-import { buildGrid } from '../../nodes/compare/grid.ts';
-import { gridLayout, lineHeight, textWidth, toCsv } from '../../nodes/compare/lib/render.ts';
-import ImageMetrics, { metricsTable } from '../../nodes/compare/metrics.ts';
+import ImageGrid, { buildGrid, makeGridNode, NO_FONT_GRID_WARNING } from '../../nodes/compare/grid.ts';
+import { fontsAvailable, gridLayout, lineHeight, probeFonts, textWidth, toCsv } from '../../nodes/compare/lib/render.ts';
+import ImageMetrics, { makeMetricsNode, metricsTable, NO_FONT_TABLE_WARNING } from '../../nodes/compare/metrics.ts';
 import { imageToHwcUint8 } from '../../nodes/image/codec.ts';
 import { fakeContext, runNode, tempEnv } from '../support/fake-context.ts';
 import { at, imageFrom, random8 } from '../support/images.ts';
@@ -93,6 +97,88 @@ describe('Grid node', () => {
     const plain = await buildGrid([{ value: batch, coords: [], label: '' }], { maxCell: 0, gap: 2, fontSize: 12, background: 'white' });
     expect([plain.image.w, plain.image.h]).toEqual([2 + 3 * 22, 2 + 12]);
     expect(at(plain.image, 0, 0, 2 + 5, 2 + 2 * 22 + 10)).toBeCloseTo(1, 6);
+  });
+});
+
+describe('font probe', () => {
+  const { env, cleanup } = tempEnv();
+  afterAll(cleanup);
+  const gridArgs = { images: sweep3x2(), max_cell: 512, gap: 8, font_size: 20, background: 'white' };
+
+  it('finds a font here, once per process', async () => {
+    expect(await probeFonts()).toBe(true);
+    expect(fontsAvailable()).toBe(fontsAvailable());
+    expect(await fontsAvailable()).toBe(true);
+    const ctx = fakeContext(env);
+    await runNode(ImageGrid, gridArgs, ctx);
+    expect(ctx.warnings).toEqual([]);
+  });
+
+  it('finds none when fontconfig knows no fonts (a real font-less child process)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'supir-nofont-'));
+    try {
+      const conf = path.join(dir, 'empty-fonts.conf');
+      fs.writeFileSync(conf, '<?xml version="1.0"?>\n<fontconfig></fontconfig>\n');
+      const script = path.join(dir, 'probe.mts');
+      const url = (p: string): string => pathToFileURL(path.resolve(import.meta.dirname, p)).href;
+      fs.writeFileSync(
+        script,
+        [
+          `import { probeFonts } from '${url('../../nodes/compare/lib/render.ts')}';`,
+          `import ImageGrid from '${url('../../nodes/compare/grid.ts')}';`,
+          `import { fakeContext, runNode, tempEnv } from '${url('../support/fake-context.ts')}';`,
+          `import { imageFrom } from '${url('../support/images.ts')}';`,
+          `const { env, cleanup } = tempEnv();`,
+          `const ctx = fakeContext(env);`,
+          `const coords = [{ axis: 0, node: '5', title: 'Sample', widget: 'cfg', value: 2, index: 0 }];`,
+          `const out = await runNode(ImageGrid, { images: [{ value: imageFrom(1, 3, 16, 16, () => 0.5), coords, label: 'cfg=2' }], max_cell: 512, gap: 8, font_size: 20, background: 'white' }, ctx);`,
+          `cleanup();`,
+          `console.log(JSON.stringify({ fonts: await probeFonts(), warnings: ctx.warnings, w: out.image.w, h: out.image.h }));`,
+        ].join('\n'),
+      );
+      const tsx = path.resolve(import.meta.dirname, '../../node_modules/.bin/tsx');
+      const { stdout } = await promisify(execFile)(tsx, [script], { env: { ...process.env, FONTCONFIG_FILE: conf } });
+      const result = JSON.parse(stdout.trim().split('\n').pop()!) as { fonts: boolean; warnings: string[]; w: number; h: number };
+      expect(result.fonts).toBe(false);
+      expect(result.warnings).toEqual([NO_FONT_GRID_WARNING]);
+      expect(result.w).toBeGreaterThan(16);
+      expect(result.h).toBeGreaterThan(16);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it('without a font the Grid warns once per run and still draws the grid, with empty label boxes', async () => {
+    let probes = 0;
+    const grid = makeGridNode(async () => (probes++, false));
+    const { image: expected, layout } = await buildGrid(sweep3x2(), { maxCell: 512, gap: 8, fontSize: 20, background: 'white' });
+    for (let run = 0; run < 2; run++) {
+      const ctx = fakeContext(env);
+      const out = await runNode(grid, gridArgs, ctx);
+      expect(ctx.warnings).toEqual([NO_FONT_GRID_WARNING]);
+      expect(NO_FONT_GRID_WARNING).toBe('no font could be found to draw the labels: install one (Debian/Ubuntu: apt-get install fonts-dejavu-core) — the grid is drawn without labels');
+      const image = out.image as ImageTensor;
+      expect([image.w, image.h]).toEqual([expected.w, expected.h]);
+      const rgb = imageToHwcUint8(image);
+      for (const box of [...layout.colLabels, ...layout.rowLabels]) expect(ink(rgb, image.w, box)).toBe(0);
+      expect(at(image, 0, 2, layout.cells[0]!.y + 24, layout.cells[0]!.x + 32)).toBeCloseTo(200 / 255, 6);
+    }
+    expect(probes).toBe(2);
+    // A plain batch has no labels to miss: no warning.
+    const ctx = fakeContext(env);
+    await runNode(grid, { ...gridArgs, images: [{ value: solid(8, 8, [0, 0, 0]), coords: [], label: '' }] }, ctx);
+    expect(ctx.warnings).toEqual([]);
+  });
+
+  it('without a font the Metrics node warns and still writes the table image', async () => {
+    const ctx = fakeContext(env);
+    const ref = random8(1, 3, 24, 24, 5);
+    const out = await runNode(makeMetricsNode(async () => false), { images: [{ value: random8(1, 3, 24, 24, 6), coords: [], label: '' }], reference: ref, channel: 'RGB', crop_border: 2 }, ctx);
+    expect(ctx.warnings).toEqual([NO_FONT_TABLE_WARNING]);
+    expect(ctx.files).toHaveLength(1);
+    const meta = await sharp(path.join(env.dirs.root, 'temp', ctx.files[0]!.filename)).metadata();
+    expect([meta.width, meta.height]).toEqual([ctx.files[0]!.width, ctx.files[0]!.height]);
+    expect(JSON.parse(out.table as string).rows).toHaveLength(2);
   });
 });
 

@@ -15,6 +15,46 @@ export function textWidth(text: string, fontSize: number, mono = false): number 
   return Math.ceil(text.length * fontSize * (mono ? 0.61 : 0.6));
 }
 
+/** The warning the Grid and Metrics nodes give when fontconfig finds no font at all. */
+export const NO_FONT_HINT = 'no font could be found to draw the labels: install one (Debian/Ubuntu: apt-get install fonts-dejavu-core)';
+
+/** Width in pixels of the inked part of a text rendered alone (0 when nothing is inked). */
+async function inkWidth(text: string, family: string): Promise<number> {
+  const w = 64;
+  const h = 40;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}"><text x="8" y="30" font-family="${family}" font-size="24" fill="#000">${escapeXml(text)}</text></svg>`;
+  const data = await sharp(Buffer.from(svg)).ensureAlpha().extractChannel(3).raw().toBuffer();
+  let min = w;
+  let max = -1;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      if (data[y * w + x]! > 64) {
+        min = Math.min(min, x);
+        max = Math.max(max, x);
+      }
+    }
+  }
+  return max < 0 ? 0 : max - min + 1;
+}
+
+/**
+ * Whether librsvg can draw text with `family`: renders "W" and "i" and checks that some pixels are
+ * inked and that the two differ in width. Without any font fontconfig finds, pango draws either
+ * nothing or the same empty "missing glyph" box for every character, so both checks catch it.
+ */
+export async function probeFonts(family: string = FONT_FAMILY): Promise<boolean> {
+  const [wide, narrow] = await Promise.all([inkWidth('W', family), inkWidth('i', family)]);
+  return wide > 0 && wide > narrow * 1.5;
+}
+
+/** Something that says whether text can be drawn; injectable so tests can simulate a font-less machine. */
+export type FontProbe = () => Promise<boolean>;
+
+let fontsProbed: Promise<boolean> | undefined;
+
+/** probeFonts, run once per process; a failing probe counts as fonts present (nothing to warn about). */
+export const fontsAvailable: FontProbe = () => (fontsProbed ??= probeFonts().catch(() => true));
+
 export function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
 }
@@ -117,7 +157,7 @@ export async function compose(width: number, height: number, background: string,
 }
 
 /** A table drawn as a PNG: header row, zebra rows, numbers right-aligned, in a monospace font. */
-export async function renderTable(table: TableData, fontSize = 14): Promise<{ png: Buffer; width: number; height: number }> {
+export async function renderTable(table: TableData, fontSize = 14, drawText = true): Promise<{ png: Buffer; width: number; height: number }> {
   const cells = [table.columns, ...table.rows.map((r) => r.map(formatCell))];
   const pad = Math.round(fontSize * 0.7);
   const widths = table.columns.map((_, c) => Math.max(...cells.map((row) => textWidth(String(row[c] ?? ''), fontSize, true))) + 2 * pad);
@@ -132,7 +172,8 @@ export async function renderTable(table: TableData, fontSize = 14): Promise<{ pn
       const numeric = r > 0 && typeof table.rows[r - 1]![c] === 'number';
       const tx = numeric ? x + widths[c]! - pad : x + pad;
       const fill = r === 0 ? '#ffffff' : '#1b1f24';
-      parts.push(
+      // Without a font librsvg would draw a box per character: leave the cells empty instead.
+      if (drawText) parts.push(
         `<text x="${tx}" y="${(r * rowH + rowH * 0.68).toFixed(1)}" fill="${fill}"${numeric ? ' text-anchor="end"' : ''}${r === 0 ? ' font-weight="bold"' : ''}>${escapeXml(String(cell ?? ''))}</text>`,
       );
       x += widths[c]!;
