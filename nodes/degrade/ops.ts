@@ -10,6 +10,7 @@ import type { ImageTensor } from '../api/tensor.ts';
 import { combo, float, int, seed } from '../api/widgets.ts';
 import type { KernelKind } from './lib/kernels.ts';
 import type { OpArgs, OpName } from './lib/ops.ts';
+import { realEsrganConfig } from './lib/presets.ts';
 import { RESIZE_MODES, type ResizeMode } from './lib/resize.ts';
 import { runBatch } from './run-batch.ts';
 
@@ -50,8 +51,11 @@ async function runSeeded<K extends OpName>(
   return { image: r.image, params: JSON.stringify({ seed: v.seed, images: r.params }, null, 2) };
 }
 
-const KINDS: KernelKind[] = ['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso'];
-const KIND_PROBS = [0.45, 0.25, 0.12, 0.03, 0.12, 0.03];
+/** The published numbers the widgets start from: Real-ESRGAN's first stage and its final sinc. */
+const PUBLISHED = realEsrganConfig();
+const STAGE1 = PUBLISHED.stage1;
+const KINDS = STAGE1.blur.kernelList;
+const KIND_PROBS = STAGE1.blur.kernelProb;
 
 const blurPairs: Array<[string, string]> = [
   ['size_min', 'size_max'],
@@ -88,13 +92,13 @@ export const DegradeBlur = defineNode({
     }),
     size_min: int({ default: 7, min: 1, max: 21, description: 'Smallest kernel size (odd sizes are drawn uniformly).' }),
     size_max: int({ default: 21, min: 1, max: 21, description: 'Largest kernel size.' }),
-    sigma_min: float({ default: 0.2, min: 0.05, max: 20, step: 0.05, description: 'Lowest sigma (pixels), x and y.' }),
-    sigma_max: float({ default: 3, min: 0.05, max: 20, step: 0.05, description: 'Highest sigma (pixels), x and y.' }),
-    beta_gaussian_min: float({ default: 0.5, min: 0.05, max: 8, step: 0.05, description: 'Generalized Gaussian beta: drawn from U(min, 1) or U(1, max), 50/50.' }),
-    beta_gaussian_max: float({ default: 4, min: 0.05, max: 8, step: 0.05, description: 'Generalized Gaussian beta, highest.' }),
-    beta_plateau_min: float({ default: 1, min: 0.05, max: 8, step: 0.05, description: 'Plateau beta: drawn from U(min, 1) or U(1, max), 50/50.' }),
-    beta_plateau_max: float({ default: 2, min: 0.05, max: 8, step: 0.05, description: 'Plateau beta, highest.' }),
-    sinc_prob: float({ default: 0.1, min: 0, max: 1, step: 0.01, description: 'With kernel random: probability of a sinc kernel instead.' }),
+    sigma_min: float({ default: STAGE1.blur.sigmaX[0], min: 0.05, max: 20, step: 0.05, description: 'Lowest sigma (pixels), x and y.' }),
+    sigma_max: float({ default: STAGE1.blur.sigmaX[1], min: 0.05, max: 20, step: 0.05, description: 'Highest sigma (pixels), x and y.' }),
+    beta_gaussian_min: float({ default: STAGE1.blur.betaGaussian[0], min: 0.05, max: 8, step: 0.05, description: 'Generalized Gaussian beta: drawn from U(min, 1) or U(1, max), 50/50.' }),
+    beta_gaussian_max: float({ default: STAGE1.blur.betaGaussian[1], min: 0.05, max: 8, step: 0.05, description: 'Generalized Gaussian beta, highest.' }),
+    beta_plateau_min: float({ default: STAGE1.blur.betaPlateau[0], min: 0.05, max: 8, step: 0.05, description: 'Plateau beta: drawn from U(min, 1) or U(1, max), 50/50.' }),
+    beta_plateau_max: float({ default: STAGE1.blur.betaPlateau[1], min: 0.05, max: 8, step: 0.05, description: 'Plateau beta, highest.' }),
+    sinc_prob: float({ default: STAGE1.blur.sincProb, min: 0, max: 1, step: 0.01, description: 'With kernel random: probability of a sinc kernel instead.' }),
     ...Object.fromEntries(
       KINDS.map((k, i) => [`${k}_prob`, float({ default: KIND_PROBS[i]!, min: 0, max: 1, step: 0.01, description: `With kernel random: weight of ${k} kernels.` })]),
     ),
@@ -133,11 +137,11 @@ export const DegradeResize = defineNode({
   inputs: { image: { type: 'IMAGE' } },
   widgets: {
     seed: seed({ default: 0, description: 'The resize is drawn from this seed (one draw for the whole batch).' }),
-    up_prob: float({ default: 0.2, min: 0, max: 1, step: 0.01, description: 'Weight of enlarging.' }),
-    down_prob: float({ default: 0.7, min: 0, max: 1, step: 0.01, description: 'Weight of shrinking.' }),
-    keep_prob: float({ default: 0.1, min: 0, max: 1, step: 0.01, description: 'Weight of keeping the size.' }),
-    scale_min: float({ default: 0.15, min: 0.01, max: 1, step: 0.01, description: 'Shrinking draws the factor from U(scale_min, 1).' }),
-    scale_max: float({ default: 1.5, min: 1, max: 4, step: 0.01, description: 'Enlarging draws the factor from U(1, scale_max).' }),
+    up_prob: float({ default: STAGE1.resizeProb[0], min: 0, max: 1, step: 0.01, description: 'Weight of enlarging.' }),
+    down_prob: float({ default: STAGE1.resizeProb[1], min: 0, max: 1, step: 0.01, description: 'Weight of shrinking.' }),
+    keep_prob: float({ default: STAGE1.resizeProb[2], min: 0, max: 1, step: 0.01, description: 'Weight of keeping the size.' }),
+    scale_min: float({ default: STAGE1.resizeRange[0], min: 0.01, max: 1, step: 0.01, description: 'Shrinking draws the factor from U(scale_min, 1).' }),
+    scale_max: float({ default: STAGE1.resizeRange[1], min: 1, max: 4, step: 0.01, description: 'Enlarging draws the factor from U(1, scale_max).' }),
     mode: combo({ options: ['random', ...RESIZE_MODES], default: 'random', description: 'random: area, bilinear or bicubic with equal odds.' }),
   },
   outputs: { image: 'IMAGE', params: 'STRING' },
@@ -167,12 +171,12 @@ export const DegradeNoise = defineNode({
   inputs: { image: { type: 'IMAGE' } },
   widgets: {
     seed: seedWidget,
-    gaussian_prob: float({ default: 0.5, min: 0, max: 1, step: 0.01, description: 'Probability of Gaussian noise (else Poisson).' }),
-    sigma_min: float({ default: 1, min: 0, max: 255, step: 0.5, description: 'Lowest Gaussian sigma (0..255 scale).' }),
-    sigma_max: float({ default: 30, min: 0, max: 255, step: 0.5, description: 'Highest Gaussian sigma.' }),
-    poisson_scale_min: float({ default: 0.05, min: 0, max: 20, step: 0.05, description: 'Lowest Poisson scale.' }),
-    poisson_scale_max: float({ default: 3, min: 0, max: 20, step: 0.05, description: 'Highest Poisson scale.' }),
-    gray_prob: float({ default: 0.4, min: 0, max: 1, step: 0.01, description: 'Probability of gray noise (one field for all channels).' }),
+    gaussian_prob: float({ default: STAGE1.noise.gaussianProb, min: 0, max: 1, step: 0.01, description: 'Probability of Gaussian noise (else Poisson).' }),
+    sigma_min: float({ default: STAGE1.noise.sigma[0], min: 0, max: 255, step: 0.5, description: 'Lowest Gaussian sigma (0..255 scale).' }),
+    sigma_max: float({ default: STAGE1.noise.sigma[1], min: 0, max: 255, step: 0.5, description: 'Highest Gaussian sigma.' }),
+    poisson_scale_min: float({ default: STAGE1.noise.poissonScale[0], min: 0, max: 20, step: 0.05, description: 'Lowest Poisson scale.' }),
+    poisson_scale_max: float({ default: STAGE1.noise.poissonScale[1], min: 0, max: 20, step: 0.05, description: 'Highest Poisson scale.' }),
+    gray_prob: float({ default: STAGE1.noise.grayProb, min: 0, max: 1, step: 0.01, description: 'Probability of gray noise (one field for all channels).' }),
   },
   outputs: { image: 'IMAGE', params: 'STRING' },
   validate: (v) => rangeProblems(v, noisePairs),
@@ -197,8 +201,8 @@ export const DegradeJPEG = defineNode({
   inputs: { image: { type: 'IMAGE' } },
   widgets: {
     seed: seedWidget,
-    quality_min: int({ default: 30, min: 1, max: 100, description: 'Lowest quality.' }),
-    quality_max: int({ default: 95, min: 1, max: 100, description: 'Highest quality.' }),
+    quality_min: int({ default: STAGE1.jpegRange[0], min: 1, max: 100, description: 'Lowest quality.' }),
+    quality_max: int({ default: STAGE1.jpegRange[1], min: 1, max: 100, description: 'Highest quality.' }),
   },
   outputs: { image: 'IMAGE', params: 'STRING' },
   validate: (v) => rangeProblems(v, jpegPairs),
@@ -226,7 +230,7 @@ export const DegradeSinc = defineNode({
   inputs: { image: { type: 'IMAGE' } },
   widgets: {
     seed: seedWidget,
-    probability: float({ default: 0.8, min: 0, max: 1, step: 0.01, description: 'Probability that the filter is applied (else the image passes unchanged).' }),
+    probability: float({ default: PUBLISHED.finalSincProb, min: 0, max: 1, step: 0.01, description: 'Probability that the filter is applied (else the image passes unchanged).' }),
     size_min: int({ default: 7, min: 1, max: 21, description: 'Smallest kernel size (odd sizes are drawn uniformly).' }),
     size_max: int({ default: 21, min: 1, max: 21, description: 'Largest kernel size.' }),
     omega_min: float({ default: Math.PI / 3, min: 0.01, max: Math.PI, step: 0.01, description: 'Lowest cutoff omega_c (radians per pixel; pi/3).' }),

@@ -9,16 +9,12 @@
  */
 import { Worker } from 'node:worker_threads';
 import { InterruptedError } from '../api/errors.ts';
+import { tsWorkerSource } from '../api/ts-worker.ts';
 import type { ImageTensor } from '../api/tensor.ts';
 import type { OpArgs, OpName, OpResult } from './lib/ops.ts';
 import type { WorkerReply, WorkerRequest } from './worker.ts';
 
-const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
-/**
- * The worker is TypeScript like the rest of the code base (no build step), so it starts through
- * tsx's loader, as server/runtime/worker-host.ts starts its session workers.
- */
-const BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL)}); });`;
+const BOOTSTRAP = tsWorkerSource(new URL('./worker.ts', import.meta.url).href);
 
 interface Pending {
   resolve: (r: OpResult) => void;

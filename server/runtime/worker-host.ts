@@ -10,6 +10,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { StudioError } from '../../nodes/api/errors.ts';
 import { createLogger } from '../log.ts';
 import type { Notice, Reply, RequestBody } from './protocol.ts';
+import { tsWorkerSource } from '../../nodes/api/ts-worker.ts';
 
 const log = createLogger('runtime');
 
@@ -17,12 +18,7 @@ type OkReply = Extract<Reply, { ok: true }>;
 type Failure = Extract<Reply, { ok: false }>['error'];
 type Pending = { resolve: (reply: OkReply) => void; reject: (err: Error) => void };
 
-const WORKER_URL = new URL('./session-worker.ts', import.meta.url).href;
-/**
- * The worker is TypeScript like the rest of the code base (no build step), so it starts through
- * tsx's loader; registering it again where the parent already has it is harmless.
- */
-const BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL)}); });`;
+const BOOTSTRAP = tsWorkerSource(new URL('./session-worker.ts', import.meta.url).href);
 /**
  * Test hooks, installed only in a worker given a test port (a runtime created with `testHooks`):
  * `exhaust-heap` makes the thread hold ever more JavaScript objects until its heap limit ends it,
