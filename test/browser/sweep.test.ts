@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { openEditor, type EditorSession } from './harness.ts';
-import { buildWorkflow, hook, queueAndWait, runState } from './compare-workflows.ts';
+import { buildWorkflow, hook, queueAndWait, runState, type NodeSpec } from './compare-workflows.ts';
 
 /**
  * A sweep runs copies of nodes with ids `<node>:<branch>` that the canvas does not have: these
@@ -9,8 +9,8 @@ import { buildWorkflow, hook, queueAndWait, runState } from './compare-workflows
  * node they copy.
  */
 
-/** Photo → Shrink (swept: method x scale) → Preview (copied per branch) and Grid → Save. */
-const sweepWorkflow = buildWorkflow('Sweep in the editor', [
+/** Photo → Shrink → Preview: the chain both the sweep and the picker graphs start from. */
+const photoShrinkPreview: NodeSpec[] = [
   { id: 1, type: 'LoadImage', title: 'Photo', widgets: { image: 'chelsea.png' }, outputs: [['image', 'IMAGE']], pos: [20, 40], size: [240, 240] },
   {
     id: 2,
@@ -23,6 +23,11 @@ const sweepWorkflow = buildWorkflow('Sweep in the editor', [
     size: [240, 180],
   },
   { id: 3, type: 'PreviewImage', title: 'Preview', inputs: [['image', 2, 0, 'IMAGE']], pos: [580, 40], size: [360, 200] },
+];
+
+/** Photo → Shrink (swept: method x scale) → Preview (copied per branch) and Grid → Save. */
+const sweepWorkflow = buildWorkflow('Sweep in the editor', [
+  ...photoShrinkPreview,
   { id: 4, type: 'ImageGrid', title: 'Grid', inputs: [['images', 2, 0, 'IMAGE']], outputs: [['image', 'IMAGE']], pos: [300, 300], size: [240, 200] },
   { id: 5, type: 'SaveImage', title: 'Save grid', widgets: { filename_prefix: 'sweep-grid' }, inputs: [['image', 4, 0, 'IMAGE']], pos: [580, 420], size: [360, 260] },
   {
@@ -50,18 +55,7 @@ const failingWorkflow = buildWorkflow(
 
 /** Photo → Shrink → Preview, and a Sweep left empty for the pickers to fill. */
 const pickerWorkflow = buildWorkflow('Sweep pickers', [
-  { id: 1, type: 'LoadImage', title: 'Photo', widgets: { image: 'chelsea.png' }, outputs: [['image', 'IMAGE']], pos: [20, 40], size: [240, 240] },
-  {
-    id: 2,
-    type: 'ImageResize',
-    title: 'Shrink',
-    widgets: { mode: 'scale', scale: 0.1, method: 'nearest' },
-    inputs: [['image', 1, 0, 'IMAGE']],
-    outputs: [['image', 'IMAGE']],
-    pos: [300, 40],
-    size: [240, 180],
-  },
-  { id: 3, type: 'PreviewImage', title: 'Preview', inputs: [['image', 2, 0, 'IMAGE']], pos: [580, 40], size: [360, 200] },
+  ...photoShrinkPreview,
   { id: 4, type: 'Sweep', title: 'Sweep', widgets: {}, pos: [20, 330], size: [300, 250] },
 ]);
 
