@@ -8,13 +8,12 @@ import { shapeOf, type LatentTensor } from '../api/tensor.ts';
 import { boolean, combo, float, int, seed } from '../api/widgets.ts';
 import { denoise, type DenoiserCond } from './lib/denoiser.ts';
 import { latent2rgb } from './lib/latent-preview.ts';
-import { sampleRestoreEdm, type BatchedDenoiser, type GuidanceOptions, type StepCallback } from './lib/sampler.ts';
+import type { BatchedDenoiser, StepCallback } from './lib/sampler.ts';
 import { batchedControl, batchedText, sessionDenoiserStep, tileConds } from './lib/sampler-cond.ts';
-import { sampleDpmpp2m } from './lib/sampler-dpmpp.ts';
 import { latentWindows, tiledDenoiser } from './lib/sampler-tiles.ts';
 import { PRESET_NAMES, withPreset } from './lib/sampler-presets.ts';
+import { runSampler, SAMPLERS } from './lib/sampler-run.ts';
 
-export const SAMPLERS = ['RestoreEDM', 'DPM++ 2M Karras'] as const;
 /** The denoiser_step graph downsamples the latent twice (SDXL's three UNet levels). */
 const LATENT_MULTIPLE = 4;
 /** SDXL's VAE latent (and GLVControl's hint input) has 4 channels. */
@@ -31,6 +30,10 @@ const PREVIEW_INTERVAL_MS = 100;
  * Random draws, all from one generator seeded by `seed`, in this order: the initial noise
  * (N(0,1) of the latent's shape), then one latent-sized N(0,1) draw per step that needs one
  * (RestoreEDM: every step when s_churn > 0; DPM++ 2M: steps 1..n−2, the SDE noise).
+ *
+ * DPM++ 2M Karras is the official RestoreDPMPP2MSampler: LinearCFG and a constant control scale,
+ * no restoration guidance, no control ramp, no churn (the official class ignores them). Our
+ * variant "+ restoration guidance (not in the paper)" adds RestoreEDM's ramp and guidance.
  */
 export default defineNode({
   id: 'SupirSample',
@@ -46,7 +49,7 @@ export default defineNode({
   },
   widgets: {
     preset: combo({ options: PRESET_NAMES, default: 'custom', description: 'SUPIR quality / SUPIR fidelity / paper (τ_r 4, 100 steps, CFG 7.5) replace the sampling widgets below; custom uses them as set.' }),
-    sampler: combo({ options: SAMPLERS, default: 'RestoreEDM', description: 'RestoreEDM is the official sampler; DPM++ 2M (Karras sigmas, SDE) is for few-step "lightning" bases.' }),
+    sampler: combo({ options: SAMPLERS, default: 'RestoreEDM', description: 'RestoreEDM is the paper\'s sampler. DPM++ 2M Karras (SDE) is the official DPM++ sampler, for few-step "lightning" bases: it ignores restoration_scale, s_churn and the control ramp, as the official code does. The "+ restoration guidance" variant (ours, not in the paper) applies them.' }),
     steps: int({ default: 50, min: 1, max: 500 }),
     seed: seed({ default: 1234 }),
     cfg_scale: float({ default: 4.0, min: 0, max: 30, step: 0.1, description: 'Classifier-free guidance scale (at the end of sampling when linear_cfg is on).' }),
@@ -54,12 +57,12 @@ export default defineNode({
     linear_cfg: boolean({ default: true, description: 'Ramp CFG linearly in sigma from cfg_scale_start to cfg_scale.' }),
     control_scale: float({ default: 1.0, min: 0, max: 2, step: 0.01, description: 'Strength of the stage-1 latent\'s control (s_stage2).' }),
     control_scale_start: float({ default: 0.0, min: 0, max: 2, step: 0.01, description: 'Control scale at the start when linear_control_scale is on.' }),
-    linear_control_scale: boolean({ default: false }),
-    restoration_scale: float({ default: -1, min: -1, max: 20, step: 0.1, description: 'τ_r: pull toward x_center, weighted (σ/σmax)^τ_r; -1 turns it off (the paper uses 4).' }),
+    linear_control_scale: boolean({ default: false, description: 'Ramp the control scale linearly in sigma from control_scale_start to control_scale (not with the official DPM++).' }),
+    restoration_scale: float({ default: -1, min: -1, max: 20, step: 0.1, description: 'τ_r: pull toward x_center, weighted (σ/σmax)^τ_r; -1 turns it off (the paper uses 4; not with the official DPM++).' }),
     s_churn: float({ default: 5, min: 0, max: 100, step: 0.1, description: 'EDM churn (RestoreEDM only): noise re-injected each step.' }),
     s_noise: float({ default: 1.003, min: 0, max: 2, step: 0.001 }),
-    tile_size: int({ default: 0, min: 0, max: 1024, step: 8, description: 'Tile side in latent cells (×8 px); 0 samples the whole latent at once.' }),
-    tile_stride: int({ default: 64, min: 8, max: 1024, step: 8, description: 'Distance between tile origins in latent cells.' }),
+    tile_size: int({ default: 0, min: 0, max: 1024, step: 4, description: 'Tile side in latent cells (×8 px); 0 samples the whole latent at once.' }),
+    tile_stride: int({ default: 64, min: 1, max: 1024, step: 4, description: 'Distance between tile origins in latent cells.' }),
   },
   outputs: { latent: 'LATENT' },
   validate: ({ tile_size, tile_stride }) => tileProblems(tile_size, tile_stride),
@@ -67,7 +70,7 @@ export default defineNode({
     const args = withPreset(widgets, widgets.preset);
     const { model, control } = args;
     if (model.kind !== 'supir') throw new InputError('model', `expects a SUPIR model, got a ${model.kind} model`);
-    const xCenter = checkLatents(control, args.x_center);
+    const xCenter = checkLatents(control, args.x_center, args.tile_size);
     const { n, c, h, w } = control;
     const text = batchedText(args.negative, args.positive, n);
     const full: DenoiserCond = { ...text, control: batchedControl(control.data, [n, c, h, w]) };
@@ -87,31 +90,31 @@ export default defineNode({
     const noise = rng.fillNormal(new Float32Array(control.data.length));
     const draw = new Float32Array(noise.length);
     ctx.checkAborted();
-    const opts: GuidanceOptions<DenoiserCond> = {
+    const out = await runSampler(args, {
       denoiser: args.tile_size > 0 ? tiled(network, full, args, control) : network,
       cond: full,
       shape: [n, c, h, w],
       noise,
       drawNoise: () => rng.fillNormal(draw),
-      steps: args.steps,
-      cfg: args.linear_cfg ? { scale: args.cfg_scale_start, scaleMin: args.cfg_scale } : { scale: args.cfg_scale, scaleMin: args.cfg_scale },
-      control: { scale: args.control_scale, start: args.control_scale_start, linear: args.linear_control_scale },
-      restoreCfg: args.restoration_scale,
       xCenter,
-      sNoise: args.s_noise,
       onStep: reporter(ctx, args.steps, control),
-    };
-    const out = args.sampler === 'DPM++ 2M Karras' ? await sampleDpmpp2m(opts) : await sampleRestoreEdm({ ...opts, sChurn: args.s_churn });
+    });
     return { latent: { data: out, n, c, h, w, scaled: true, downscale: control.downscale } };
   },
 });
 
-/** The control latent must be in the sampler's (scaled) space and x_center the same shape. */
-function checkLatents(control: LatentTensor, xCenter: LatentTensor | undefined): Float32Array {
+/**
+ * The control latent must be in the sampler's (scaled) space and x_center the same shape. The
+ * network sees whole latents, or tiles: then only the tile (and any side shorter than the tile,
+ * which becomes the window) must be a multiple of LATENT_MULTIPLE, as with the official sampler.
+ */
+function checkLatents(control: LatentTensor, xCenter: LatentTensor | undefined, tile: number): Float32Array {
   if (!control.scaled) throw new InputError('control', 'expects a scaled latent (×0.13025), as the SUPIR encode nodes give');
   if (control.c !== LATENT_CHANNELS) throw new InputError('control', `has ${control.c} channels; an SDXL latent has ${LATENT_CHANNELS}`);
-  if (control.h % LATENT_MULTIPLE || control.w % LATENT_MULTIPLE) {
-    throw new InputError('control', `is ${control.w}x${control.h} cells; the model needs multiples of ${LATENT_MULTIPLE} (images in multiples of ${LATENT_MULTIPLE * control.downscale} px)`);
+  const windowSide = (side: number): number => (tile > 0 ? Math.min(tile, side) : side);
+  if (windowSide(control.h) % LATENT_MULTIPLE || windowSide(control.w) % LATENT_MULTIPLE) {
+    const what = tile > 0 ? `sides shorter than the tile (${tile})` : 'sides';
+    throw new InputError('control', `is ${control.w}x${control.h} cells; the model needs ${what} in multiples of ${LATENT_MULTIPLE} cells (images in multiples of ${LATENT_MULTIPLE * control.downscale} px)`);
   }
   if (!xCenter) return control.data;
   if (!xCenter.scaled) throw new InputError('x_center', 'expects a scaled latent (×0.13025)');

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../../nodes/image/codec.ts';
-import { grey, laplacianVariance, lumaY, msSsim, noiseSigma, psnr, ssim, toPlanes8, type Plane } from '../../nodes/compare/lib/metrics.ts';
+import { grey, laplacianVariance, lumaY, msSsim, msSsimLevels, noiseSigma, psnr, ssim, toPlanes8, type Plane } from '../../nodes/compare/lib/metrics.ts';
 import { Rng } from '../../nodes/api/rng.ts';
 
 /** scikit-image 0.19.3's values for three image pairs (see ../shared/metrics/README.md). */
@@ -18,6 +18,16 @@ interface Case {
   ssim_rgb_skimage_default: number;
 }
 const cases = (JSON.parse(fs.readFileSync(path.join(DIR, 'metrics.json'), 'utf8')) as { cases: Case[] }).cases;
+interface MsSsimCase {
+  name: string;
+  ref: string;
+  dist: string;
+  ms_ssim_rgb: number;
+  ms_ssim_per_channel_rgb: number[];
+  levels: Array<{ shape_hw: [number, number]; ssim_per_channel: number[]; cs_per_channel: number[] }>;
+}
+/** pytorch-msssim 1.0.0's values for the same pairs (../shared/metrics/ms_ssim.json). */
+const msSsimRef = JSON.parse(fs.readFileSync(path.join(DIR, 'ms_ssim.json'), 'utf8')) as { tolerance: { abs: number }; cases: MsSsimCase[] };
 const load = async (file: string): Promise<Plane[]> =>
   toPlanes8(await decodeImage(fs.readFileSync(path.join(DIR, file)), { maxPixels: 1e8 } as never));
 
@@ -34,6 +44,32 @@ describe('metrics against scikit-image', () => {
       expect(Math.abs(ssim(ref, dist) - c.ssim_rgb)).toBeLessThan(1e-4);
       expect(Math.abs(ssim([lumaY(ref)], [lumaY(dist)]) - c.ssim_y)).toBeLessThan(1e-4);
       expect(Math.abs(ssim(ref, dist, { gaussian: false }) - c.ssim_rgb_skimage_default)).toBeLessThan(1e-4);
+    });
+  }
+});
+
+describe('MS-SSIM against pytorch-msssim', () => {
+  it('has the three reference pairs and a tolerance of 1e-4', () => {
+    expect(msSsimRef.cases.map((c) => c.name)).toEqual(cases.map((c) => c.name));
+    expect(msSsimRef.tolerance.abs).toBe(1e-4);
+  });
+
+  for (const c of msSsimRef.cases) {
+    it(`${c.name}: every scale's size, SSIM and contrast-structure per channel, and the result, within 1e-4`, async () => {
+      const [ref, dist] = await Promise.all([load(c.ref), load(c.dist)]);
+      // pytorch-msssim is called as ms_ssim(X = dist, Y = ref).
+      const levels = msSsimLevels(dist, ref);
+      expect(levels.map((l) => [l.h, l.w])).toEqual(c.levels.map((l) => l.shape_hw));
+      levels.forEach((level, s) => {
+        for (let ch = 0; ch < 3; ch++) {
+          expect(Math.abs(level.ssim[ch]! - c.levels[s]!.ssim_per_channel[ch]!), `scale ${s} channel ${ch} ssim`).toBeLessThan(msSsimRef.tolerance.abs);
+          expect(Math.abs(level.cs[ch]! - c.levels[s]!.cs_per_channel[ch]!), `scale ${s} channel ${ch} cs`).toBeLessThan(msSsimRef.tolerance.abs);
+        }
+      });
+      for (let ch = 0; ch < 3; ch++) {
+        expect(Math.abs(msSsim([dist[ch]!], [ref[ch]!]) - c.ms_ssim_per_channel_rgb[ch]!)).toBeLessThan(msSsimRef.tolerance.abs);
+      }
+      expect(Math.abs(msSsim(dist, ref) - c.ms_ssim_rgb)).toBeLessThan(msSsimRef.tolerance.abs);
     });
   }
 });

@@ -4,6 +4,7 @@ import { createImage, type ImageTensor } from '../../nodes/api/tensor.ts';
 import { convolve, ERROR_BUDGET, planKernel, reflectIndex, trimKernel } from '../../nodes/degrade/lib/convolve.ts';
 import { gaussianKernel, generalizedGaussianKernel, plateauKernel, randomKernel, sincKernel, type Kernel } from '../../nodes/degrade/lib/kernels.ts';
 import { realEsrganConfig } from '../../nodes/degrade/lib/presets.ts';
+import { maxAbsDiff } from '../support/close.ts';
 
 function randomImage(seed: number, n: number, c: number, h: number, w: number): ImageTensor {
   const rng = new Rng(seed);
@@ -32,12 +33,6 @@ function naive(img: ImageTensor, k: Kernel): Float64Array {
     }
   }
   return out;
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 describe('convolve', () => {
@@ -76,16 +71,16 @@ describe('convolve', () => {
     kernels.push({ size: 5, data: asym, kind: 'aniso', params: {} });
     for (const k of kernels) {
       const ref = naive(img, k);
-      expect(maxDiff(convolve(img, k).data, ref)).toBeLessThan(tol);
-      expect(maxDiff(convolve(img, k, { path: 'direct' }).data, ref)).toBeLessThan(tol);
-      expect(maxDiff(convolve(img, k, { path: 'separable' }).data, ref)).toBeLessThan(tol);
+      expect(maxAbsDiff(convolve(img, k).data, ref)).toBeLessThan(tol);
+      expect(maxAbsDiff(convolve(img, k, { path: 'direct' }).data, ref)).toBeLessThan(tol);
+      expect(maxAbsDiff(convolve(img, k, { path: 'separable' }).data, ref)).toBeLessThan(tol);
     }
     // Images smaller than the kernel radius still reflect correctly.
     const tiny = randomImage(3, 1, 1, 4, 3);
     const big = gaussianKernel(21, 3, 2, 0.4);
-    expect(maxDiff(convolve(tiny, big).data, naive(tiny, big))).toBeLessThan(tol);
-    expect(maxDiff(convolve(tiny, big, { path: 'direct' }).data, naive(tiny, big))).toBeLessThan(tol);
-    expect(maxDiff(convolve(tiny, gaussianKernel(21, 3, 3, 0)).data, naive(tiny, gaussianKernel(21, 3, 3, 0)))).toBeLessThan(tol);
+    expect(maxAbsDiff(convolve(tiny, big).data, naive(tiny, big))).toBeLessThan(tol);
+    expect(maxAbsDiff(convolve(tiny, big, { path: 'direct' }).data, naive(tiny, big))).toBeLessThan(tol);
+    expect(maxAbsDiff(convolve(tiny, gaussianKernel(21, 3, 3, 0)).data, naive(tiny, gaussianKernel(21, 3, 3, 0)))).toBeLessThan(tol);
   });
 
   it('uses one separable term for isotropic and axis-aligned Gaussians, none wasted on zero rings', () => {
@@ -96,7 +91,7 @@ describe('convolve', () => {
     }
     const img = randomImage(4, 1, 3, 64, 48);
     const k = gaussianKernel(21, 1.7, 1.7, 0);
-    expect(maxDiff(convolve(img, k).data, convolve(img, k, { path: 'direct' }).data)).toBeLessThan(2 * ERROR_BUDGET + 1e-6);
+    expect(maxAbsDiff(convolve(img, k).data, convolve(img, k, { path: 'direct' }).data)).toBeLessThan(2 * ERROR_BUDGET + 1e-6);
     // Zero rings are trimmed without changing anything.
     expect(trimKernel(sincKernel(7, 2, 21).data, 21).size).toBe(7);
     expect(planKernel(sincKernel(7, 2, 21).data, 21).size).toBe(7);
@@ -118,7 +113,7 @@ describe('convolve', () => {
       const plan = planKernel(k.data, k.size);
       kinds.add(`${k.kind}/${plan.kind}`);
       expect(plan.error).toBeLessThanOrEqual(ERROR_BUDGET);
-      if (i % 10 === 0) worst = Math.max(worst, maxDiff(convolve(img, k).data, naive(img, k)));
+      if (i % 10 === 0) worst = Math.max(worst, maxAbsDiff(convolve(img, k).data, naive(img, k)));
     }
     expect(worst).toBeLessThan(ERROR_BUDGET + 2e-6);
     // Both plan kinds are exercised.
@@ -129,9 +124,9 @@ describe('convolve', () => {
   it('is exact where nothing is dropped, on a larger image (many SIMD blocks, odd plane count)', () => {
     const img = randomImage(6, 1, 3, 150, 131);
     const k = sincKernel(21, 0.9);
-    expect(maxDiff(convolve(img, k, { path: 'direct' }).data, naive(img, k))).toBeLessThan(2e-6);
+    expect(maxAbsDiff(convolve(img, k, { path: 'direct' }).data, naive(img, k))).toBeLessThan(2e-6);
     const g = gaussianKernel(17, 2.5, 0.7, 2.2);
-    expect(maxDiff(convolve(img, g).data, naive(img, g))).toBeLessThan(2e-6 + ERROR_BUDGET);
+    expect(maxAbsDiff(convolve(img, g).data, naive(img, g))).toBeLessThan(2e-6 + ERROR_BUDGET);
   });
 
   it('is deterministic and keeps the batch shape', () => {

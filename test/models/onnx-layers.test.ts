@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../../nodes/api/rng.ts';
 import { GraphBuilder, type Value } from '../../server/models/onnx/builder.ts';
 import { attention, gelu, groupNorm, linear, weightsFromMap, type WeightTensor } from '../../server/models/onnx/layers.ts';
+import { maxAbsDiff } from '../support/close.ts';
 
 const rand = (n: number): Float32Array => new Rng(n * 31 + 7).fillNormal(new Float32Array(n));
 
@@ -12,7 +13,6 @@ async function run(g: GraphBuilder, feeds: Record<string, { data: Float32Array; 
   return out.y!.data as Float32Array;
 }
 
-const maxDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
 describe('ONNX layers', () => {
   it('groupNorm equals torch.nn.GroupNorm computed by hand', async () => {
@@ -42,7 +42,7 @@ describe('ONNX layers', () => {
         }
       }
     }
-    expect(maxDiff(got, want)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(got, want)).toBeLessThan(1e-5);
   });
 
   it('linear + attention equal a hand computation', async () => {
@@ -89,6 +89,6 @@ describe('ONNX layers', () => {
         }
       }
     }
-    expect(maxDiff(got, want)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(got, want)).toBeLessThan(1e-5);
   });
 });

@@ -15,6 +15,7 @@ import { foldUpsampleWeights } from '../../server/models/tfjs/conv.ts';
 import { convertTfjsLayersModel, convertTfjsLayersModelDetailed } from '../../server/models/tfjs/convert.ts';
 import { ensureShippedModel, findShippedModel, shippedModelJsonPath } from '../../server/models/tfjs/shipped.ts';
 import { loadTfjs } from '../support/tfjs-reference.ts';
+import { maxAbsDiff } from '../support/close.ts';
 
 let tmp: string;
 beforeAll(async () => {
@@ -45,7 +46,6 @@ async function run(bytes: Uint8Array, input: Float32Array, dims: number[]) {
   }
 }
 
-const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
 describe('nearest upsample + conv fold', () => {
   const cases = [
@@ -83,7 +83,7 @@ describe('nearest upsample + conv fold', () => {
       const ra = await run(a.toBytes(), x, [1, cin, h, w]);
       const rb = await run(b.toBytes(), x, [1, cin, h, w]);
       expect(rb.dims).toEqual(ra.dims);
-      expect(maxDiff(ra.data, rb.data)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(ra.data, rb.data)).toBeLessThan(1e-5);
     });
   }
 });
@@ -152,7 +152,7 @@ describe('synthetic Keras models against TF.js', () => {
 
       const out = await run(converted.bytes, x, [1, 3, h, w]);
       expect(out.dims, `model ${name}`).toEqual([1, oc, oh, ow]);
-      expect(maxDiff(out.data, expected), `model ${name}`).toBeLessThan(1e-5);
+      expect(maxAbsDiff(out.data, expected), `model ${name}`).toBeLessThan(1e-5);
     }
   });
 });

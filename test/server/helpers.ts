@@ -65,11 +65,16 @@ export class EventRecorder {
   readonly messages: ServerMessage[] = [];
   private waiters: Array<{ test: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void }> = [];
 
+  private waitersFailed: Array<(err: Error) => void> = [];
+
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (data, isBinary) => {
       const message = decodeServerMessage(toBytes(data), isBinary);
       this.messages.push(message);
       this.waiters = this.waiters.filter((w) => (w.test(message) ? (w.resolve(message), false) : true));
+    });
+    socket.on('close', () => {
+      for (const fail of this.waitersFailed.splice(0)) fail(new Error('the websocket closed before the awaited message came'));
     });
   }
 
@@ -83,11 +88,18 @@ export class EventRecorder {
     });
   }
 
-  waitFor(test: (m: ServerMessage) => boolean, timeoutMs = 10_000): Promise<ServerMessage> {
+  /**
+   * The first message that passes `test`. It waits as long as the socket is open: how long a run
+   * takes depends on the machine's load, so only the test's own timeout bounds the wait (pass
+   * `timeoutMs` where a test means to prove that something does NOT come).
+   */
+  waitFor(test: (m: ServerMessage) => boolean, timeoutMs = Infinity): Promise<ServerMessage> {
     const found = this.messages.find(test);
     if (found) return Promise.resolve(found);
+    if (this.socket.readyState !== WebSocket.OPEN) return Promise.reject(new Error('the websocket is closed'));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('timed out waiting for a websocket message')), timeoutMs);
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => reject(new Error(`no such websocket message within ${timeoutMs} ms`)), timeoutMs) : undefined;
+      this.waitersFailed.push(reject);
       this.waiters.push({ test, resolve: (m) => (clearTimeout(timer), resolve(m)) });
     });
   }

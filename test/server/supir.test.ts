@@ -14,6 +14,9 @@ import { EventRecorder, startTestServer, type TestServer } from './helpers.ts';
 
 const WORKFLOW = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, '../../workflows/supir-restore.json'), 'utf8'));
 
+/** A whole SUPIR run on the tiny pack takes seconds; a loaded 2-core machine can make it minutes. */
+const MODEL_RUN_TIMEOUT = 300_000;
+
 describe('SUPIR restoration through the server', () => {
   let server: TestServer;
   let ws: EventRecorder;
@@ -49,7 +52,7 @@ describe('SUPIR restoration through the server', () => {
     expect(stepsSeen.at(-1)).toBe(steps - 1);
     const progress = ws.of(first.id).filter((m) => m.type === 'progress' && m.node_id === '8');
     expect(progress.at(-1)).toMatchObject({ value: steps, max: steps });
-  });
+  }, MODEL_RUN_TIMEOUT);
 
   it('re-runs only the sampler and what follows it when only the CFG changes', async () => {
     const changed = structuredClone(WORKFLOW);
@@ -58,5 +61,5 @@ describe('SUPIR restoration through the server', () => {
     expect(second.status).toBe('success');
     expect([...second.executed].sort()).toEqual(['10', '11', '12', '8', '9']);
     expect([...second.cached].sort()).toEqual(['1', '2', '3', '4', '5', '6', '7']);
-  });
+  }, MODEL_RUN_TIMEOUT);
 });

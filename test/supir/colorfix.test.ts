@@ -12,7 +12,8 @@ import {
   waveletReconstruction,
   type Planes,
 } from '../../nodes/supir/lib/colorfix.ts';
-import { closeness, loadGolden, type GoldenCase } from '../support/golden.ts';
+import { closeness } from '../support/close.ts';
+import { loadGolden, type GoldenCase } from '../support/golden.ts';
 
 let golden: GoldenCase;
 const measured: Record<string, number> = {};

@@ -8,7 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { TensorData } from '../../nodes/api/runtime.ts';
 import { alphasCumprod, betas, denoise, epsScalings, samplerSigmas, trainingSigmas, type DenoiserStep } from '../../nodes/supir/lib/denoiser.ts';
 import { buildDenoiserStep } from '../../server/models/supir/unet.ts';
-import { closeness, loadGolden, loadGoldenWeights, type GoldenCase } from '../support/golden.ts';
+import { closeness } from '../support/close.ts';
+import { loadGolden, loadGoldenWeights, type GoldenCase } from '../support/golden.ts';
 
 let golden: GoldenCase;
 let session: ort.InferenceSession;

@@ -22,6 +22,7 @@ import { TINY_COMPILE_OPTIONS, writeTinyCheckpoints } from '../../server/models/
 import { createRuntime, type StudioRuntime } from '../../server/runtime/index.ts';
 import { fakeContext, runNode, tempEnv } from '../support/fake-context.ts';
 import { GOLDEN_DIR } from '../support/golden.ts';
+import { maxAbsDiff } from '../support/close.ts';
 
 const measured: Record<string, number> = {};
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'supir-tiles-ckpt-'));
@@ -42,12 +43,6 @@ function picture(w = 128, h = 96): ImageTensor {
     }
   }
   return { n: 1, c: 3, h, w, data };
-}
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 beforeAll(async () => {
@@ -86,7 +81,7 @@ describe('tiled VAE', () => {
     const tiled = (await tiledRunner(upsample, tileGrid(32, 'decoder', 2)).run({ latent })).image!;
     expect(calls).toBeGreaterThan(2);
     expect(tiled.dims).toEqual(whole.dims);
-    expect(maxDiff(tiled.data, whole.data)).toBeLessThan(1e-6);
+    expect(maxAbsDiff(tiled.data, whole.data)).toBeLessThan(1e-6);
     calls = 0;
     await tiledRunner(upsample, tileGrid(128, 'decoder', 2)).run({ latent });
     expect(calls).toBe(1);
@@ -100,12 +95,12 @@ describe('tiled VAE', () => {
     const [whole, tiled] = [await stage(0), await stage(64)];
     const zw = whole.control as LatentTensor;
     const zt = tiled.control as LatentTensor;
-    measured['stage1 _z'] = maxDiff(zt.data, zw.data);
-    measured['stage1 image'] = maxDiff((tiled.image as ImageTensor).data, (whole.image as ImageTensor).data);
+    measured['stage1 _z'] = maxAbsDiff(zt.data, zw.data);
+    measured['stage1 image'] = maxAbsDiff((tiled.image as ImageTensor).data, (whole.image as ImageTensor).data);
     const enc = async (tile_size: number) => (await runNode(SupirEncode, { model, image, seed: 3, tile_size }, ctx())).latent as LatentTensor;
-    measured['encode latent'] = maxDiff((await enc(64)).data, (await enc(0)).data);
+    measured['encode latent'] = maxAbsDiff((await enc(64)).data, (await enc(0)).data);
     const dec = async (tile_size: number) => (await runNode(SupirDecode, { model, latent: zw, clamp: false, tile_size }, ctx())).image as ImageTensor;
-    measured['decode image'] = maxDiff((await dec(64)).data, (await dec(0)).data);
+    measured['decode image'] = maxAbsDiff((await dec(64)).data, (await dec(0)).data);
     const range = (t: Float32Array) => Math.max(...t) - Math.min(...t);
     measured['(range of _z)'] = range(zw.data);
     measured['(range of stage-1 image)'] = range((whole.image as ImageTensor).data);

@@ -29,7 +29,8 @@ import { convertToPack } from '../../server/models/pack/convert.ts';
 import { TINY_COMPILE_OPTIONS, writeTinyCheckpoints } from '../../server/models/pack/tiny.ts';
 import { createRuntime, type StudioRuntime } from '../../server/runtime/index.ts';
 import { fakeContext, runNode, tempEnv } from '../support/fake-context.ts';
-import { closeness, GOLDEN_DIR, loadGolden, type GoldenCase } from '../support/golden.ts';
+import { closeness } from '../support/close.ts';
+import { GOLDEN_DIR, loadGolden, type GoldenCase } from '../support/golden.ts';
 
 const CONVERT = 'npx supir-studio convert --supir SUPIR-v0Q.ckpt --sdxl sd_xl_base_1.0_0.9vae.safetensors --out';
 const measured: Record<string, number> = {};

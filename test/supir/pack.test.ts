@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertToPack } from '../../server/models/pack/convert.ts';
 import { readPack, type PackManifest } from '../../nodes/supir/lib/pack-manifest.ts';
 import { TINY_COMPILE_OPTIONS, writeTinyCheckpoints } from '../../server/models/pack/tiny.ts';
-import { closeness, GOLDEN_DIR, loadGolden, type GoldenCase } from '../support/golden.ts';
+import { closeness } from '../support/close.ts';
+import { GOLDEN_DIR, loadGolden, type GoldenCase } from '../support/golden.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'supir-pack-'));
 const packDir = path.join(tmp, 'pack');

@@ -1,7 +1,8 @@
 /**
  * The SUPIR Sample node over a pack-like folder holding the tiny golden denoiser_step, run by the
- * real runtime (worker thread, CPU): it replays the official sampler_churn run when fed the
- * recorded draws, is deterministic per seed, reports progress and throttled previews, stops on an
+ * real runtime (worker thread, CPU): set as each official sampler run was called and fed its
+ * recorded draws, it reproduces the run (RestoreEDM with churn and both ramps, the official DPM++,
+ * the tiled sampler on a 12x18 latent); it is deterministic per seed, reports progress and throttled previews, stops on an
  * interrupt, tiles exactly, and names the input at fault.
  */
 import fs from 'node:fs';
@@ -15,7 +16,9 @@ import SupirSample from '../../nodes/supir/sample.ts';
 import { buildDenoiserStep } from '../../server/models/supir/unet.ts';
 import { createRuntime, type StudioRuntime } from '../../server/runtime/index.ts';
 import { fakeContext, runNode, tempEnv, type FakeContext } from '../support/fake-context.ts';
-import { closeness, loadGolden, loadGoldenWeights, type GoldenCase } from '../support/golden.ts';
+import { closeness, describeCloseness } from '../support/close.ts';
+import { loadGolden, loadGoldenWeights, type GoldenCase } from '../support/golden.ts';
+import { nodeSettings } from '../support/golden-sampler.ts';
 
 const { env, cleanup } = tempEnv();
 const packDir = fs.mkdtempSync(path.join(os.tmpdir(), 'supir-pack-'));
@@ -70,20 +73,48 @@ async function sample(widgets: Partial<typeof WIDGETS> = {}, ctx: FakeContext = 
 
 const sameBytes = (a: LatentTensor, b: LatentTensor): boolean => Buffer.from(a.data.buffer).equals(Buffer.from(b.data.buffer));
 
+/** A golden case's conditioning and latents as the node's inputs. */
+function caseInputs(gc: GoldenCase): typeof inputs {
+  const t = (name: string) => ({ data: gc.tensor(name).data, shape: gc.tensor(name).dims });
+  const [, , h, w] = gc.tensor('noise').dims as [number, number, number, number];
+  const latent = (name: string): LatentTensor => ({ data: gc.tensor(name).data, n: 1, c: 4, h, w, scaled: true, downscale: 2 });
+  return {
+    model: inputs.model,
+    positive: { crossattn: t('c_crossattn'), vector: t('c_vector') },
+    negative: { crossattn: t('uc_crossattn'), vector: t('uc_vector') },
+    control: latent('control'),
+    x_center: latent('x_center'),
+  };
+}
+
 describe('SupirSample', () => {
-  it('replays the official sampler_churn run when given its recorded draws', async () => {
-    const draws = [g.tensor('noise').data, ...Array.from({ length: 10 }, (_, i) => g.tensor(`noise_draws.${i}`).data)];
+  it.each(['sampler_churn', 'sampler_churn_linear', 'sampler_dpmpp', 'sampler_tiled'])('set as the official %s run and given its draws, reproduces it', async (name) => {
+    const gc = await loadGolden(name);
+    const drawNames = gc.names().filter((k) => k.startsWith('noise_draws.')).sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
+    const draws = [gc.tensor('noise').data, ...drawNames.map((k) => gc.tensor(k).data)];
     const replay = { fillNormal: (out: Float32Array) => (out.set(draws.shift()!), out) } as unknown as Rng;
     const ctx = fakeContext(env, { rng: () => replay });
-    const out = await sample({}, ctx);
+    const settings = nodeSettings(gc);
+    const out = (await runNode(SupirSample, { ...caseInputs(gc), ...WIDGETS, ...settings }, ctx)).latent as LatentTensor;
     expect(draws).toHaveLength(0);
-    expect(out).toMatchObject({ n: 1, c: 4, h: 16, w: 16, scaled: true, downscale: 2 });
-    const r = closeness(out.data, g.tensor('out').data, 1e-3, 1e-3);
-    expect(r.worst, `max |diff| ${r.maxAbs}`).toBeLessThanOrEqual(1e-3);
-    expect(ctx.progressCalls).toEqual(Array.from({ length: 10 }, (_, i) => [i + 1, 10]));
+    const [, , h, w] = gc.tensor('noise').dims;
+    expect(out).toMatchObject({ n: 1, c: 4, h, w, scaled: true, downscale: 2 });
+    const r = closeness(out.data, gc.tensor('out').data, 1e-3, 1e-3);
+    expect(r.worst, describeCloseness(r, out.data, gc.tensor('out').data)).toBeLessThanOrEqual(1e-3);
+    expect(ctx.progressCalls).toEqual(Array.from({ length: settings.steps }, (_, i) => [i + 1, settings.steps]));
     expect(ctx.previews.length).toBeGreaterThanOrEqual(1);
-    expect(ctx.previews.length).toBeLessThanOrEqual(10);
-    expect(ctx.previews.every((p) => p.n === 1 && p.c === 3 && p.h === 16 && p.w === 16 && p.data.every((v) => v >= 0 && v <= 1))).toBe(true);
+    expect(ctx.previews.length).toBeLessThanOrEqual(settings.steps);
+    expect(ctx.previews.every((p) => p.n === 1 && p.c === 3 && p.h === h && p.w === w && p.data.every((v) => v >= 0 && v <= 1))).toBe(true);
+  });
+
+  it('the official DPM++ ignores restoration_scale, s_churn and the control ramp; the guided variant uses them', async () => {
+    const official = { sampler: 'DPM++ 2M Karras', steps: 4, linear_control_scale: false, restoration_scale: -1, s_churn: 0 };
+    const base = await sample(official);
+    expect(sameBytes(await sample({ ...official, linear_control_scale: true, restoration_scale: 4, s_churn: 5 }), base)).toBe(true);
+    const guided = { ...official, sampler: 'DPM++ 2M Karras + restoration guidance (not in the paper)' };
+    expect(sameBytes(await sample(guided), base)).toBe(true);
+    expect(sameBytes(await sample({ ...guided, restoration_scale: 4 }), base)).toBe(false);
+    expect(sameBytes(await sample({ ...guided, linear_control_scale: true }), base)).toBe(false);
   });
 
   it('is deterministic per seed', async () => {
@@ -134,5 +165,11 @@ describe('SupirSample', () => {
     const perTile = { ...inputs.positive, perTile: [inputs.positive] };
     await expect(sample({ tile_size: 8, tile_stride: 4 }, undefined, { positive: perTile })).rejects.toThrow(/input 'positive': has 1 per-tile prompts; .* gives 9 tiles/);
     expect(SupirSample.validate!({ ...WIDGETS, tile_size: 8, tile_stride: 16 }, env)).toEqual([['tile_stride', expect.stringMatching(/larger than the tile/)]]);
+    // Untiled, the network sees the whole latent: its sides must be multiples of 4. Tiled, only the
+    // windows must (as the official tiled sampler, which runs 12x18 with 8x8 tiles).
+    const odd = (h: number, w: number): LatentTensor => ({ ...inputs.control, data: new Float32Array(4 * h * w), h, w });
+    await expect(sample({ steps: 1 }, undefined, { control: odd(12, 18), x_center: odd(12, 18) })).rejects.toThrow(/input 'control': is 18x12 cells; the model needs sides in multiples of 4 cells/);
+    await expect(sample({ steps: 1, tile_size: 8, tile_stride: 4 }, undefined, { control: odd(6, 16), x_center: odd(6, 16) })).rejects.toThrow(/input 'control': is 16x6 cells; the model needs sides shorter than the tile \(8\) in multiples of 4/);
+    expect((await sample({ steps: 1, tile_size: 8, tile_stride: 4 }, undefined, { control: odd(8, 18), x_center: odd(8, 18) })).w).toBe(18);
   });
 });

@@ -1,6 +1,6 @@
 /**
- * The samplers on toy denoisers (no golden for DPM++): DPM++ 2M equals a hand-written float64
- * transcription of the official RestoreDPMPP2MSampler on 3 steps, both samplers turn noise into
+ * The samplers on toy denoisers (the official runs are replayed in sampler.test.ts): DPM++ 2M
+ * with our guidance hooks on equals a hand-written float64 transcription on 3 steps, both samplers turn noise into
  * samples of a known Gaussian with its exact denoiser, and the random draws and guidance hooks are
  * used where the official code uses them.
  */

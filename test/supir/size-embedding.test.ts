@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sdxlVector, sizeVector, SUPIR_SIZE_CONDITION, timestepEmbedding, type SizeCondition } from '../../nodes/supir/lib/size-embedding.ts';
-import { closeness, loadGolden, type GoldenCase } from '../support/golden.ts';
+import { closeness } from '../support/close.ts';
+import { loadGolden, type GoldenCase } from '../support/golden.ts';
 
 const ATOL = 5e-4;
 const measured: Record<string, number> = {};

@@ -7,7 +7,8 @@ import { GraphBuilder } from '../../server/models/onnx/builder.ts';
 import { eotRows } from '../../server/models/supir/text-blocks.ts';
 import { BIGG_PREFIX, bigGConfig, CLIP_L_PREFIX, compileBigG, compileClipL } from '../../server/models/supir/text-encoders.ts';
 import { ClipTokenizer } from '../../nodes/supir/lib/tokenizer.ts';
-import { closeness, GOLDEN_DIR, loadGolden, loadGoldenWeights, type GoldenCase } from '../support/golden.ts';
+import { closeness } from '../support/close.ts';
+import { GOLDEN_DIR, loadGolden, loadGoldenWeights, type GoldenCase } from '../support/golden.ts';
 
 interface TinyConfig {
   clip_l_tiny: { hf_CLIPTextConfig: { num_attention_heads: number } };

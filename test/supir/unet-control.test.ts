@@ -9,7 +9,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../../server/models/checkpoint/safetensors.ts';
 import type { Weights } from '../../server/models/onnx/layers.ts';
 import { buildDenoiserStep, type DenoiserStepGraph } from '../../server/models/supir/unet.ts';
-import { closeness, GOLDEN_DIR, loadGolden, loadGoldenWeights, type GoldenCase } from '../support/golden.ts';
+import { closeness } from '../support/close.ts';
+import { GOLDEN_DIR, loadGolden, loadGoldenWeights, type GoldenCase } from '../support/golden.ts';
 
 const TINY_HEAD_CHANNELS = 16; // supir_tiny.yaml num_head_channels
 

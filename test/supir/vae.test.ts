@@ -16,7 +16,8 @@ import { towerConfig } from '../../server/models/supir/vae-config.ts';
 import { SDXL_VAE_SCALE, SupirVae, type VaeRunner } from '../../nodes/supir/lib/vae-pipeline.ts';
 import { vaeNorm } from '../../server/models/supir/vae-blocks.ts';
 import { normaliseVaeDims, readVaeWeights } from '../../server/models/supir/vae-weights.ts';
-import { closeness, GOLDEN_DIR, loadGolden, type GoldenCase } from '../support/golden.ts';
+import { closeness } from '../support/close.ts';
+import { GOLDEN_DIR, loadGolden, type GoldenCase } from '../support/golden.ts';
 
 const ATOL = 1e-4;
 const RTOL = 1e-4;

@@ -6,7 +6,8 @@ import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../server/models/onnx/builder.ts';
 import { projectArch, zeroSft, type ZeroSftArch } from '../../server/models/supir/zerosft.ts';
-import { closeness, loadGolden, loadGoldenWeights, type GoldenCase } from '../support/golden.ts';
+import { closeness } from '../support/close.ts';
+import { loadGolden, loadGoldenWeights, type GoldenCase } from '../support/golden.ts';
 
 let golden: GoldenCase;
 let arch: ZeroSftArch;

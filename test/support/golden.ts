@@ -1,8 +1,8 @@
 /**
  * Opens a golden case from /work/shared/golden (produced by the official SUPIR code, see its
  * README): `<case>.json` plus every tensor of `<case>.io.safetensors`, read eagerly so tests can
- * look tensors up synchronously. Also loads whole weight files as a `Weights` map and compares
- * arrays the way the cases state their tolerances (|got − want| ≤ atol + rtol·|want|).
+ * look tensors up synchronously. Also loads whole weight files as a `Weights` map.
+ * Arrays are compared with `close.ts`.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -99,25 +99,4 @@ export async function loadGoldenWeights(fileName: string, prefixes?: string[]): 
     await file.close();
   }
   return weightsFromMap(map, fileName);
-}
-
-export interface Closeness {
-  /** max |got − want| */
-  maxAbs: number;
-  /** max of |got − want| − rtol·|want|: passes when ≤ atol. */
-  worst: number;
-  ok: boolean;
-}
-
-export function closeness(got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol: number): Closeness {
-  if (got.length !== want.length) throw new Error(`length ${got.length} vs expected ${want.length}`);
-  let maxAbs = 0;
-  let worst = -Infinity;
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.abs(got[i]! - want[i]!);
-    if (!(d <= maxAbs)) maxAbs = d; // NaN propagates as a failure
-    const excess = d - rtol * Math.abs(want[i]!);
-    if (!(excess <= worst)) worst = excess;
-  }
-  return { maxAbs, worst, ok: worst <= atol };
 }

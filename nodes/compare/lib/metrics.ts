@@ -5,7 +5,8 @@
  * - SSIM (Wang et al. 2004): Gaussian window sigma 1.5 truncated at 3.5 sigma (11x11), population
  *   covariance, K1 0.01, K2 0.03, the map averaged without the 5-pixel border scikit-image crops;
  *   or scikit-image's default, a 7x7 uniform window with sample covariance;
- * - MS-SSIM (Wang et al. 2003): five scales, 2x2 average pooling between them;
+ * - MS-SSIM (Wang et al. 2003) as pytorch-msssim computes it: five scales, its 2x2 average pooling
+ *   between them (odd sides zero-padded);
  * - no-reference: variance of the Laplacian (sharpness) and Immerkær's noise sigma.
  */
 import { batchItem, type ImageTensor } from '../../api/tensor.ts';
@@ -167,43 +168,83 @@ export function ssim(a: Plane[], b: Plane[], opts: SsimOptions = { gaussian: tru
 
 const MS_SSIM_WEIGHTS = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333];
 
+/**
+ * 2x2 average pooling as pytorch-msssim does it between scales: avg_pool2d(2, stride 2, padding
+ * (H % 2, W % 2)) with count_include_pad, so an odd side is zero-padded by one on both sides and
+ * the zeros are averaged in (a 75-wide plane gives 38 columns, the first and last half-weighted).
+ */
 function halve(p: Plane): Plane {
-  const w = p.w >> 1;
-  const h = p.h >> 1;
+  const padX = p.w % 2;
+  const padY = p.h % 2;
+  const w = (p.w >> 1) + padX;
+  const h = (p.h >> 1) + padY;
   const data = new Float64Array(w * h);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      const i = 2 * y * p.w + 2 * x;
-      data[y * w + x] = (p.data[i]! + p.data[i + 1]! + p.data[i + p.w]! + p.data[i + p.w + 1]!) / 4;
+      let sum = 0;
+      for (let dy = 0; dy < 2; dy++) {
+        const sy = 2 * y - padY + dy;
+        if (sy < 0 || sy >= p.h) continue;
+        for (let dx = 0; dx < 2; dx++) {
+          const sx = 2 * x - padX + dx;
+          if (sx >= 0 && sx < p.w) sum += p.data[sy * p.w + sx]!;
+        }
+      }
+      data[y * w + x] = sum / 4;
     }
   }
   return { data, w, h };
 }
 
+/** One scale of MS-SSIM: the plane size there and each plane pair's mean SSIM and contrast-structure. */
+export interface MsSsimLevel {
+  w: number;
+  h: number;
+  ssim: number[];
+  cs: number[];
+}
+
+/** The scales MS-SSIM uses for this size: five, or as many as fit an 11x11 window (at least one). */
+function msSsimScales(w: number, h: number): number {
+  let scales = 1;
+  while (scales < MS_SSIM_WEIGHTS.length && Math.min(w, h) >> scales >= 11) scales++;
+  return scales;
+}
+
+/** SSIM and contrast-structure of every plane pair at every scale. */
+export function msSsimLevels(a: Plane[], b: Plane[]): MsSsimLevel[] {
+  const scales = msSsimScales(a[0]!.w, a[0]!.h);
+  let xs = a;
+  let ys = b;
+  const levels: MsSsimLevel[] = [];
+  for (let s = 0; s < scales; s++) {
+    const terms = xs.map((x, c) => ssimPlane(x, ys[c]!, { gaussian: true }));
+    levels.push({ w: xs[0]!.w, h: xs[0]!.h, ssim: terms.map((t) => t.ssim), cs: terms.map((t) => t.cs) });
+    xs = xs.map(halve);
+    ys = ys.map(halve);
+  }
+  return levels;
+}
+
 /**
- * MS-SSIM per plane, averaged: contrast-structure at the first scales, full SSIM at the last,
- * weighted as Wang et al. 2003. Images too small for five 11x11 scales (under 176 px) use as many
- * scales as fit, with the weights renormalised; negative terms count as 0.
+ * MS-SSIM as pytorch-msssim 1.0.0 computes it (checked against its values in
+ * test/compare/metrics.test.ts): per plane, Π relu(cs_l)^w_l over the first scales times
+ * relu(ssim)^w at the last, weighted as Wang et al. 2003, then averaged over the planes. Images
+ * too small for five scales (pytorch-msssim refuses them: under 161 px) use as many scales as fit,
+ * with the weights renormalised.
  */
 export function msSsim(a: Plane[], b: Plane[]): number {
+  const levels = msSsimLevels(a, b);
+  const weights = MS_SSIM_WEIGHTS.slice(0, levels.length);
+  const norm = weights.reduce((s, v) => s + v, 0);
   let total = 0;
   for (let c = 0; c < a.length; c++) {
-    let x = a[c]!;
-    let y = b[c]!;
-    let scales = 1;
-    while (scales < MS_SSIM_WEIGHTS.length && Math.min(x.w, x.h) >> scales >= 11) scales++;
-    const weights = MS_SSIM_WEIGHTS.slice(0, scales);
-    const norm = weights.reduce((s, v) => s + v, 0);
-    let logSum = 0;
-    for (let s = 0; s < scales; s++) {
-      const r = ssimPlane(x, y, { gaussian: true });
-      const term = Math.max(s === scales - 1 ? r.ssim : r.cs, 0);
-      if (term === 0) return 0;
-      logSum += (weights[s]! / norm) * Math.log(term);
-      x = halve(x);
-      y = halve(y);
-    }
-    total += Math.exp(logSum);
+    let value = 1;
+    levels.forEach((level, s) => {
+      const term = Math.max(s === levels.length - 1 ? level.ssim[c]! : level.cs[c]!, 0);
+      value *= term ** (weights[s]! / norm);
+    });
+    total += value;
   }
   return total / a.length;
 }

@@ -7,8 +7,9 @@
  *   x = m1·x − m2·D' + ε·σ'·√(−expm1(−2ηh))·s_noise; the last step (σ' = 0) gives x = D.
  * The official sampler draws ε from a Brownian tree; its increments over disjoint intervals are
  * independent N(0,1), so one plain draw per step has the same distribution.
- * Unlike the official class, the CFG/control/restoration hooks are the same as RestoreEDM's
- * (sampler-guidance.ts): with restore_cfg ≤ 0 and a constant control scale it is the official sampler.
+ * The loop takes the same guidance hooks as RestoreEDM (sampler-guidance.ts); with restore_cfg ≤ 0
+ * and a constant control scale it is the official sampler, which is how sampler-run.ts calls it
+ * unless the "+ restoration guidance" variant is chosen (golden case sampler_dpmpp).
  */
 import { samplerSigmas } from './denoiser.ts';
 import { checkNoise, Guidance, initialLatent, type GuidanceOptions } from './sampler-guidance.ts';
