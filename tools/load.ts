@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
 import { heavyConvModel } from '../test/runtime/models.ts';
 import { spawnChildServer } from '../test/server/helpers.ts';
+import { readAllHistory } from './read-history.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const P99_LIMIT_MS = 50;
@@ -108,7 +109,8 @@ async function main(): Promise<number> {
 
     wsProc.stdin!.write(`${JSON.stringify(ids)}\n`);
     const report = JSON.parse((await wsOut.next()).value!) as { perClient: number[]; lastAt: number };
-    const history = (await (await fetch(`${url}/api/history`)).json()) as Array<{ id: string; status: string }>;
+    // Every page of it: GET /api/history alone sends the newest 200 entries only.
+    const history = await readAllHistory(url);
     const ok = new Set(history.filter((h) => h.status === 'success').map((h) => h.id));
     const missingInHistory = ids.filter((id) => !ok.has(id)).length;
 

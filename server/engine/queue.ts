@@ -4,7 +4,7 @@ import type { OutputCache } from './cache.ts';
 import type { HistoryEntry, QueueItem } from '../protocol/history.ts';
 import { EventHub, type EngineEvent, type EventSink, type NodeErrorInfo } from './events.ts';
 import { executeGraph, type PreviewEncoder } from './executor.ts';
-import type { JournalItem, QueueJournal, RunningMark } from './journal.ts';
+import type { BodyRef, JournalHealth, JournalItem, LoadedItem, QueueJournal, RunningMark, StoredHistoryEntry } from './journal.ts';
 import { createLogger } from '../log.ts';
 import type { ApiPrompt } from '../protocol/prompt.ts';
 import type { NodeRegistry } from './registry.ts';
@@ -27,7 +27,9 @@ export interface SubmitRequest {
 export type SubmitResult =
   | { ok: true; id: string; number: number }
   | { ok: false; reason: 'invalid'; errors: ValidationIssue[] }
-  | { ok: false; reason: 'full'; message: string };
+  | { ok: false; reason: 'full'; message: string }
+  /** The journal cannot store it, so it would not survive a restart: nothing was queued. */
+  | { ok: false; reason: 'unavailable'; message: string };
 
 export interface QueueOptions {
   registry: NodeRegistry;
@@ -48,6 +50,10 @@ interface Pending extends QueueItem {
   workflow: unknown;
   order: number;
   attempts: number;
+  /** Set when the journal keeps prompt and workflow in a file of their own (large prompts). */
+  body?: BodyRef;
+  /** Until its record is stored: the prompt does not start before (see drain). */
+  stored?: Promise<void>;
 }
 
 /**
@@ -57,7 +63,8 @@ interface Pending extends QueueItem {
 export class PromptQueue {
   readonly events = new EventHub();
   private readonly pending: Pending[] = [];
-  private readonly historyMap = new Map<string, HistoryEntry>();
+  /** Entries of large prompts keep their prompt and workflow in the journal's body files (`body`), not here. */
+  private readonly historyMap = new Map<string, StoredHistoryEntry>();
   private readonly waiters = new Map<string, Array<(entry: HistoryEntry) => void>>();
   private running: { item: Pending; abort: AbortController } | null = null;
   private counter = 0;
@@ -75,6 +82,9 @@ export class PromptQueue {
 
   submit(req: SubmitRequest): SubmitResult {
     if (this.stopped) return { ok: false, reason: 'full', message: 'the server is shutting down' };
+    const journal = this.opts.journal;
+    const problem = journal?.failed();
+    if (problem) return { ok: false, reason: 'unavailable', message: unavailableMessage(problem) };
     const max = this.opts.maxPending ?? 1000;
     if (this.pending.length >= max) {
       return { ok: false, reason: 'full', message: `the queue already holds ${max} prompts; wait or cancel some` };
@@ -92,17 +102,55 @@ export class PromptQueue {
       order: req.front ? --this.lowOrder : ++this.highOrder,
       attempts: 0,
     };
+    if (journal) {
+      const body = journal.storeBody(item.id, item.prompt, item.workflow);
+      if (body) item.body = body;
+      const stored = journal.putItem(journalItem(item));
+      item.stored = stored;
+      stored.then(
+        () => {
+          if (item.stored === stored) delete item.stored;
+        },
+        // Not stored, so never acknowledged: it leaves the queue before anyone is answered, and never runs.
+        () => this.withdraw(item.id),
+      );
+    }
     if (req.front) this.pending.unshift(item);
     else this.pending.push(item);
-    void this.opts.journal?.putItem(journalItem(item));
     this.emitStatus();
     queueMicrotask(() => this.pump());
     return { ok: true, id: item.id, number: item.number };
   }
 
-  /** Resolves once what is known about prompt `id` is on disk (at once without a journal). */
+  /**
+   * Resolves once what is known about prompt `id` is on disk (at once without a journal); rejects
+   * when the journal could not store it (the prompt was then withdrawn from the queue).
+   */
   persisted(id: string): Promise<void> {
     return this.opts.journal?.written(id) ?? Promise.resolve();
+  }
+
+  /**
+   * Null when prompts can be queued durably (or there is no journal); otherwise why not, after the
+   * journal has tried to write again.
+   */
+  async storageProblem(): Promise<string | null> {
+    const problem = await this.opts.journal?.ensureWritable();
+    return problem ? unavailableMessage(problem) : null;
+  }
+
+  /** The journal's health (null without one), for /api/system. */
+  storage(): JournalHealth | null {
+    return this.opts.journal?.health() ?? null;
+  }
+
+  /**
+   * The prompt and workflow of a history entry whose body is kept apart, as the bytes of
+   * `{"prompt":...,"workflow":...}`; rejects when the file is missing or damaged.
+   */
+  historyBody(entry: StoredHistoryEntry): Promise<Buffer> {
+    if (!entry.body || !this.opts.journal) return Promise.resolve(Buffer.from(JSON.stringify({ prompt: entry.prompt, workflow: entry.workflow })));
+    return this.opts.journal.readBody(entry.id, entry.body);
   }
 
   /**
@@ -132,6 +180,16 @@ export class PromptQueue {
     return true;
   }
 
+  /** Takes back a prompt whose record could not be stored: no history entry, since nobody was told it was queued. */
+  private withdraw(id: string): void {
+    const index = this.pending.findIndex((p) => p.id === id);
+    if (index < 0) return;
+    this.pending.splice(index, 1);
+    void this.opts.journal?.drop(id);
+    log.warn(`prompt ${id} was withdrawn: the journal could not store it`);
+    this.emitStatus();
+  }
+
   clearPending(): number {
     const ids = this.pending.map((p) => p.id);
     for (const id of ids) this.cancel(id);
@@ -145,11 +203,12 @@ export class PromptQueue {
     return true;
   }
 
-  history(): HistoryEntry[] {
+  /** Oldest first. Entries with `body` carry `{}` and null for prompt and workflow (see historyBody). */
+  history(): StoredHistoryEntry[] {
     return [...this.historyMap.values()];
   }
 
-  historyEntry(id: string): HistoryEntry | undefined {
+  historyEntry(id: string): StoredHistoryEntry | undefined {
     return this.historyMap.get(id);
   }
 
@@ -183,8 +242,20 @@ export class PromptQueue {
         if (ran && this.pending.length > 0 && this.yieldNow()) await new Promise<void>((resolve) => setImmediate(resolve));
         ran = true;
         if (this.stopped) break;
-        const item = this.pending.shift();
-        if (!item) break;
+        const head = this.pending[0];
+        if (!head) break;
+        if (head.stored) {
+          // A prompt starts only once its record is stored: one whose record fails is withdrawn
+          // (answered 503), and must not have run. Then look at the head again.
+          const stored = head.stored;
+          await stored.then(
+            () => undefined,
+            () => undefined,
+          );
+          if (head.stored === stored) delete head.stored;
+          continue;
+        }
+        const item = this.pending.shift()!;
         const abort = new AbortController();
         this.running = { item, abort };
         this.emitStatus();
@@ -290,7 +361,7 @@ export class PromptQueue {
     }
   }
 
-  private revive(stored: JournalItem): Omit<Pending, 'graph'> & { graph?: CompiledGraph; invalid: NodeErrorInfo } {
+  private revive(stored: LoadedItem): Omit<Pending, 'graph'> & { graph?: CompiledGraph; invalid: NodeErrorInfo } {
     const base = {
       id: stored.id,
       number: stored.number,
@@ -300,7 +371,14 @@ export class PromptQueue {
       workflow: stored.workflow,
       order: stored.order,
       attempts: stored.attempts,
+      ...(stored.body ? { body: stored.body } : {}),
     };
+    if (stored.bodyError) {
+      return {
+        ...base,
+        invalid: { node_id: '', node_type: '', node_title: 'Server restart', code: 'VALIDATION', message: `after the restart ${stored.bodyError}, so it was not run`, inputs: {} },
+      };
+    }
     let compiled: ReturnType<typeof compilePrompt>;
     try {
       compiled = compilePrompt(stored.prompt, this.opts.registry, this.opts.env);
@@ -332,7 +410,7 @@ export class PromptQueue {
     result: Pick<HistoryEntry, 'status' | 'executed' | 'cached' | 'timings_ms' | 'outputs' | 'branches'> & { error?: NodeErrorInfo },
     startedAt: number | null,
   ): void {
-    const entry: HistoryEntry = {
+    const entry: StoredHistoryEntry = {
       id: item.id,
       number: item.number,
       client_id: item.client_id,
@@ -346,8 +424,8 @@ export class PromptQueue {
       outputs: result.outputs,
       error: result.error ?? null,
       ...(result.branches ? { branches: result.branches } : {}),
-      prompt: item.prompt,
-      workflow: item.workflow,
+      // A large prompt's history entry refers to its body file instead of holding it in memory.
+      ...(item.body ? { prompt: {}, workflow: null, body: item.body } : { prompt: item.prompt, workflow: item.workflow }),
     };
     this.historyMap.set(item.id, entry);
     void this.opts.journal?.finish(entry);
@@ -376,8 +454,14 @@ export class PromptQueue {
 }
 
 function journalItem(item: Pending): JournalItem {
-  const { id, number, client_id, created_at, prompt, workflow, order, attempts } = item;
+  const { id, number, client_id, created_at, prompt, workflow, order, attempts, body } = item;
+  if (body) return { id, number, client_id, created_at, prompt: {}, workflow: null, order, attempts, body };
   return { id, number, client_id, created_at, prompt, workflow, order, attempts };
+}
+
+/** The answer to a prompt that the journal could not store (`problem`: the journal's reason). */
+export function unavailableMessage(problem: string): string {
+  return `the prompt was not queued: ${problem}, so it would not survive a restart; free disk space or fix data/state (the server tries again by itself)`;
 }
 
 /** The history error of a prompt cut off by a stop of the server, naming the node it was in. */

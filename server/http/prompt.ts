@@ -2,6 +2,7 @@ import { Router, type Response } from 'express';
 import { z } from 'zod';
 import { StudioError } from '../../nodes/api/errors.ts';
 import { ApiPromptSchema, parseWorkflow, workflowToPrompt, type ApiPrompt, type ValidationIssue } from '../engine/index.ts';
+import { unavailableMessage } from '../engine/queue.ts';
 import type { ServerContext } from './context.ts';
 import { sendError } from './errors.ts';
 
@@ -41,6 +42,9 @@ export function promptRouter(ctx: ServerContext): Router {
       if (err instanceof StudioError && err.code === 'VALIDATION') return invalid(res, err.message, []);
       throw err;
     }
+    // A 200 promises that the prompt survives a crash: without a journal that can store it, refuse.
+    const problem = await ctx.queue.storageProblem();
+    if (problem) return unavailable(res, problem);
     const result = ctx.queue.submit({
       prompt,
       ...(workflow === undefined ? {} : { workflow }),
@@ -49,16 +53,29 @@ export function promptRouter(ctx: ServerContext): Router {
     });
     if (result.ok) {
       // Answered once the prompt is in the journal: a 200 means it survives a crash from now on.
-      await ctx.queue.persisted(result.id);
+      try {
+        await ctx.queue.persisted(result.id);
+      } catch (err) {
+        // The prompt was withdrawn from the queue before this answer: it will not run.
+        return unavailable(res, unavailableMessage(err instanceof Error ? err.message : String(err)));
+      }
       res.json({ prompt_id: result.id, number: result.number });
     } else if (result.reason === 'full') {
       sendError(res, 429, 'QUEUE_FULL', result.message);
+    } else if (result.reason === 'unavailable') {
+      unavailable(res, result.message);
     } else {
       const n = result.errors.length;
       invalid(res, `the graph cannot run: ${n} problem${n === 1 ? '' : 's'} (first: ${result.errors[0]?.message ?? '?'})`, result.errors);
     }
   });
   return router;
+}
+
+/** 503: the journal cannot store prompts now; the same error shape as every other answer. */
+function unavailable(res: Response, message: string): void {
+  res.setHeader('Retry-After', '5');
+  res.status(503).json({ error: { code: 'UNAVAILABLE', message } });
 }
 
 function invalid(res: Response, message: string, nodeErrors: ValidationIssue[]): void {

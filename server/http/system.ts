@@ -48,7 +48,11 @@ export async function onnxRuntimeInfo(runtime: Runtime | undefined): Promise<Run
   return { ...binding, available: providers.filter((p) => p.available).map((p) => p.name), providers };
 }
 
-/** GET /api/system: versions, runtime backends, memory and the output cache's use. */
+/**
+ * GET /api/system: versions, runtime backends, memory, the output cache's use, and the queue
+ * journal: whether it can store prompts now (`ok`, and `error` when it cannot: POST /api/prompt then
+ * answers 503) and any damage found when it was loaded (null when the server keeps no journal).
+ */
 export function systemRouter(ctx: ServerContext): Router {
   const router = Router();
   router.get('/api/system', async (_req, res) => {
@@ -60,6 +64,7 @@ export function systemRouter(ctx: ServerContext): Router {
       memory: { total: os.totalmem(), free: os.freemem(), rss: process.memoryUsage.rss() },
       cache: ctx.cache.stats(),
       limits: ctx.config.limits,
+      journal: ctx.queue.storage(),
     });
   });
   return router;

@@ -25,4 +25,6 @@ export interface HistoryEntry extends QueueItem {
   branches?: Record<string, BranchInfo>;
   prompt: ApiPrompt;
   workflow: unknown;
+  /** Set in GET /api/history lists where the prompt and workflow are large and kept apart: GET /api/history/:id has them. */
+  stored_apart?: { bytes: number; error?: string };
 }

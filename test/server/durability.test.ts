@@ -4,7 +4,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { HistoryEntry } from '../../server/engine/index.ts';
-import { testNodes } from '../support/test-nodes.ts';
+import { decodeLine } from '../../server/engine/journal-files.ts';
+import { received, testNodes } from '../support/test-nodes.ts';
 import { faultNodes } from './fault-nodes.ts';
 import { spawnChildServer, startTestServer, submitPrompt, type ChildServer, type TestServer } from './helpers.ts';
 
@@ -39,7 +40,9 @@ function lastRunningRecord(dataRoot: string): { id: string; node: { id: string }
   for (const name of fs.readdirSync(dir).filter((n) => /^journal-\d+\.log$/.test(n)).sort()) {
     for (const line of fs.readFileSync(path.join(dir, name), 'utf8').split('\n')) {
       if (!line) continue;
-      const record = JSON.parse(line) as { t: string; mark?: { id: string; node: { id: string } | null } | null };
+      const decoded = decodeLine(Buffer.from(line));
+      if (!decoded.ok) continue; // a line still being written
+      const record = decoded.value as { t: string; mark?: { id: string; node: { id: string } | null } | null };
       if (record.t === 'running') mark = record.mark ?? null;
     }
   }
@@ -194,5 +197,177 @@ describe('restart with prompts queued', () => {
     const p = await submitPrompt(server.url, slowSave(40, 1, 1));
     expect((await finished(server.url, p.prompt_id)).status).toBe('success');
     expect(fs.existsSync(path.join(dataRoot, 'state'))).toBe(false);
+  });
+});
+
+/** Const → Output: a prompt that runs at once. */
+const cheap = (value: number): Record<string, unknown> => ({
+  '1': { class_type: 'TestConst', inputs: { value } },
+  '2': { class_type: 'TestOutput', inputs: { value: ['1', 0] } },
+});
+
+/**
+ * A prompt of about 31 MB that passes every limit (32 MiB body, 100,000 characters per string, 2,000
+ * nodes): 310 Test Text nodes of 100,000 characters beside Const → Output.
+ */
+const bigPrompt = (seed: number): Record<string, unknown> => {
+  const prompt: Record<string, unknown> = cheap(seed);
+  for (let i = 0; i < 310; i++) prompt[`t${i}`] = { class_type: 'TestText', inputs: { text: `${seed}:${i}:`.padEnd(100_000, String.fromCharCode(97 + ((seed + i) % 26))) } };
+  return prompt;
+};
+
+const journalFiles = (dataRoot: string): string[] => fs.readdirSync(path.join(dataRoot, 'state')).filter((n) => /^(journal-\d+\.log|snapshot-\d+\.json)$/.test(n));
+
+interface SystemJournal {
+  ok: boolean;
+  error: string | null;
+  damage: Array<{ file: string; line?: number; problem: string; kept_as?: string }>;
+}
+const systemJournal = async (url: string): Promise<SystemJournal> => ((await (await fetch(`${url}/api/system`)).json()) as { journal: SystemJournal }).journal;
+
+describe('what the journal keeps, and when it cannot', () => {
+  let parent: string;
+  let server: TestServer | undefined;
+  const fresh = (): string => {
+    parent = fs.mkdtempSync(path.join(os.tmpdir(), 'supir-durable-'));
+    return path.join(parent, 'data');
+  };
+  const start = async (dataRoot: string): Promise<TestServer> => (server = await startTestServer({ dataRoot }, [...testNodes, ...faultNodes]));
+  const restart = async (dataRoot: string): Promise<TestServer> => {
+    await server?.close();
+    return start(dataRoot);
+  };
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+    fs.rmSync(parent, { recursive: true, force: true });
+  });
+
+  it('answers 503, not 200, while the journal cannot be written, says why in /api/system, runs nothing it refused, and queues again once it can', async () => {
+    const dataRoot = fresh();
+    await start(dataRoot);
+    // The state folder is replaced by a file: nothing can be created in it, root or not.
+    const stateDir = path.join(dataRoot, 'state');
+    fs.renameSync(stateDir, `${stateDir}.away`);
+    fs.writeFileSync(stateDir, 'not a folder');
+
+    for (const value of [901, 902]) {
+      const res = await server!.postJson('/api/prompt', { prompt: cheap(value) });
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(body.error.code).toBe('UNAVAILABLE');
+      expect(body.error.message).toMatch(/^the prompt was not queued: the queue journal in .* cannot be written \(.*ENOTDIR.*\), so it would not survive a restart/);
+    }
+    const system = await systemJournal(server!.url);
+    expect(system.ok).toBe(false);
+    expect(system.error).toMatch(/ENOTDIR/);
+    // Nothing refused is queued, running or in the history.
+    expect(await (await server!.api('/api/queue')).json()).toEqual({ running: null, pending: [] });
+    expect(await (await server!.api('/api/history')).json()).toEqual([]);
+
+    // The folder comes back: the next prompts are stored again (the journal retries by itself too).
+    fs.rmSync(stateDir);
+    fs.renameSync(`${stateDir}.away`, stateDir);
+    const accepted = await vi.waitFor(
+      async () => {
+        const res = await server!.postJson('/api/prompt', { prompt: cheap(903) });
+        expect(res.status).toBe(200);
+        return (await res.json()) as { prompt_id: string };
+      },
+      { timeout: 15_000, interval: 250 },
+    );
+    expect((await finished(server!.url, accepted.prompt_id)).status).toBe('success');
+    expect((await systemJournal(server!.url)).ok).toBe(true);
+
+    // After a restart exactly what was answered with 200 is there.
+    await restart(dataRoot);
+    expect(await systemJournal(server!.url)).toEqual({ ok: true, error: null, since: null, damage: [] });
+    const entries = (await (await server!.api('/api/history')).json()) as HistoryEntry[];
+    expect(entries.map((e) => e.id)).toEqual([accepted.prompt_id]);
+    expect(entries[0]!.prompt).toEqual(cheap(903));
+    // The refused prompts never ran (Test Output records every value it receives in this process).
+    expect(received).toContain(903);
+    expect(received).not.toContain(901);
+    expect(received).not.toContain(902);
+  });
+
+  it('a queued prompt whose journal line was damaged (10 bytes of its id) does not run twice after a restart, and the damage is reported', async () => {
+    const dataRoot = fresh();
+    await start(dataRoot);
+    const first = await submitPrompt(server!.url, cheap(911));
+    expect((await finished(server!.url, first.prompt_id)).status).toBe('success');
+    await server!.close();
+    server = undefined;
+
+    const [log] = journalFiles(dataRoot);
+    const file = path.join(dataRoot, 'state', log!);
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    const put = lines.findIndex((l) => l.includes('"t":"put"') && l.includes(first.prompt_id));
+    expect(put).toBeGreaterThanOrEqual(0);
+    const at = lines[put]!.indexOf(first.prompt_id) + 9;
+    lines[put] = `${lines[put]!.slice(0, at)}0123456789${lines[put]!.slice(at + 10)}`;
+    fs.writeFileSync(file, lines.join('\n'));
+
+    await start(dataRoot);
+    // Queued behind anything the restart brought back: once it has run, so has everything before it.
+    const second = await submitPrompt(server!.url, cheap(912));
+    expect((await finished(server!.url, second.prompt_id)).status).toBe('success');
+    const entries = (await (await server!.api('/api/history')).json()) as HistoryEntry[];
+    expect(entries.map((e) => e.id)).toEqual([first.prompt_id, second.prompt_id]);
+    const system = await systemJournal(server!.url);
+    expect(system.ok).toBe(true);
+    expect(system.damage).toEqual([{ file: log, line: put + 1, problem: 'checksum mismatch', kept_as: expect.stringMatching(/\.damaged-/) }]);
+    expect(fs.existsSync(path.join(dataRoot, 'state', system.damage[0]!.kept_as!))).toBe(true);
+  });
+
+  it('keeps prompts of 31 MB apart from the history: the list and the journal stay small, each entry gives its prompt back, also after a restart', { timeout: 180_000 }, async () => {
+    const dataRoot = fresh();
+    await start(dataRoot);
+    const sent: Array<{ id: string; json: string }> = [];
+    for (const seed of [1, 2, 3]) {
+      const json = JSON.stringify({ prompt: bigPrompt(seed) });
+      expect(json.length).toBeGreaterThan(31_000_000);
+      const res = await server!.api('/api/prompt', { method: 'POST', headers: { 'content-type': 'application/json' }, body: json });
+      expect(res.status).toBe(200);
+      const { prompt_id } = (await res.json()) as { prompt_id: string };
+      sent.push({ id: prompt_id, json });
+      expect((await finished(server!.url, prompt_id)).status).toBe('success');
+    }
+    const check = async (): Promise<void> => {
+      const res = await server!.api('/api/history');
+      const text = await res.text();
+      expect(res.status).toBe(200);
+      // Three 31 MB prompts, and the list is a few kB: each entry says its body is stored apart.
+      expect(text.length).toBeLessThan(100_000);
+      const list = JSON.parse(text) as Array<HistoryEntry & { stored_apart?: { bytes: number } }>;
+      expect(list.map((e) => e.id)).toEqual(sent.map((s) => s.id));
+      for (const e of list) {
+        expect(e.stored_apart!.bytes).toBeGreaterThan(31_000_000);
+        expect(e.prompt).toEqual({});
+        expect(e.workflow).toBeNull();
+      }
+      // The journal holds references, not the prompts.
+      const journalBytes = journalFiles(dataRoot).reduce((sum, n) => sum + fs.statSync(path.join(dataRoot, 'state', n)).size, 0);
+      expect(journalBytes).toBeLessThan(100_000);
+      // Each entry gives its prompt back whole.
+      for (const { id, json } of sent) {
+        const one = await server!.api(`/api/history/${id}`);
+        const entry = (await one.json()) as HistoryEntry & { stored_apart?: unknown };
+        expect(entry.id).toBe(id);
+        expect(entry.status).toBe('success');
+        expect(entry.stored_apart).toBeUndefined();
+        expect(JSON.stringify({ prompt: entry.prompt })).toBe(json);
+        expect(entry.workflow).toBeNull();
+      }
+    };
+    await check();
+    await restart(dataRoot);
+    await check();
+    // Deleting an entry deletes its file.
+    const bodyFile = path.join(dataRoot, 'state', 'bodies', `${sent[0]!.id}.json`);
+    expect(fs.existsSync(bodyFile)).toBe(true);
+    expect((await server!.api(`/api/history/${sent[0]!.id}`, { method: 'DELETE' })).status).toBe(200);
+    await vi.waitFor(() => expect(fs.existsSync(bodyFile)).toBe(false));
   });
 });

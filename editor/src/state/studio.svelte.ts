@@ -147,9 +147,11 @@ export class Studio {
   }
 
   /** Opens the workflow a history entry ran with, as an unsaved copy. */
-  loadHistoryWorkflow(entry: HistoryEntry): void {
+  async loadHistoryWorkflow(entry: HistoryEntry): Promise<void> {
     try {
-      const workflow = parseWorkflow(entry.workflow);
+      // History lists leave large workflows out; the entry itself has them.
+      const full = entry.stored_apart ? await api.historyEntry(entry.id) : entry;
+      const workflow = parseWorkflow(full.workflow);
       this.documents.load(workflow, null, { title: workflow.name ?? `Run #${entry.number}`, dirty: true });
       this.queue.togglePanel(false);
     } catch (err) {
