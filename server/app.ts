@@ -8,7 +8,7 @@ import type { NodeEnv } from '../nodes/api/env.ts';
 import { encodePreview } from '../nodes/image/codec.ts';
 import { catalogue } from '../nodes/index.ts';
 import { LruOutputCache, NodeRegistry, PromptQueue } from './engine/index.ts';
-import { resolveConfig, tokenRequired, type ServerConfig, type ServerOptions } from './config.ts';
+import { openToNetwork, resolveConfig, tokenRequired, type ServerConfig, type ServerOptions } from './config.ts';
 import { QueueJournal } from './engine/journal.ts';
 import { authGuard, loadOrCreateToken, type AuthOptions } from './http/auth.ts';
 import { jsonLimits } from './http/limits.ts';
@@ -35,9 +35,13 @@ import { attachWebSocketServer } from './ws/server.ts';
 const log = createLogger('server');
 
 export interface StudioServer {
-  /** `http://host:port`, with the port actually bound. */
+  /** `http://host:port`, with the port actually bound (127.0.0.1 when bound to every address). */
   url: string;
   port: number;
+  /** The address and port actually bound, as the OS reports them: `0.0.0.0:8188`, `[::1]:8188`. */
+  address: string;
+  /** What the operator should know about this configuration (also logged at start-up). */
+  warnings: string[];
   config: ServerConfig;
   dirs: DataDirs;
   queue: PromptQueue;
@@ -82,7 +86,7 @@ export async function startServer(options: ServerOptions = {}, registry = new No
   const ctx: ServerContext = { config, dirs, env, registry, queue, cache };
 
   let port = config.port;
-  const guard: GuardOptions = { host: config.host, port: () => port };
+  const guard: GuardOptions = { host: config.host, port: () => port, auth: config.auth, allowedHosts: config.allowedHosts };
   const auth: AuthOptions = { token, port: () => port };
   const server = http.createServer(createApp(ctx, guard, auth));
   // Requests may not trickle in forever: headers within 20 s, a whole request within 5 minutes.
@@ -106,10 +110,21 @@ export async function startServer(options: ServerOptions = {}, registry = new No
     await runtime.close();
     throw err;
   }
-  port = (server.address() as AddressInfo).port;
+  const bound = server.address() as AddressInfo;
+  port = bound.port;
+  const address = `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   const url = `http://${urlHost(config.host)}:${port}`;
   const openUrl = token === undefined ? url : `${url}/?token=${encodeURIComponent(token)}`;
-  log.info(`SUPIR Studio listening on ${url} (data in ${dirs.root})`);
+  const warnings: string[] = [];
+  if (openToNetwork(config)) {
+    warnings.push(
+      `listening on ${address} with --auth none: anyone who can reach this machine can run prompts and read and upload the images in ${dirs.root}. ` +
+        `Only Host headers naming this machine (its addresses, its name, localhost${config.allowedHosts.length > 0 ? `, ${config.allowedHosts.join(', ')}` : ''}) with port ${port} are accepted, ` +
+        'which stops DNS rebinding but not a visitor of your network; use it only on a network you trust, or drop --auth none to require the token',
+    );
+  }
+  log.info(`SUPIR Studio listening on ${address}, open ${url} (data in ${dirs.root})`);
+  for (const warning of warnings) log.warn(warning);
   if (token !== undefined) log.info(`access token required (kept in ${path.join(dirs.root, 'state', 'access-token')}); open ${openUrl}`);
 
   let closing: Promise<void> | undefined;
@@ -128,7 +143,7 @@ export async function startServer(options: ServerOptions = {}, registry = new No
       log.info('server closed');
     })());
 
-  return { url, port, config, dirs, queue, token, openUrl, close };
+  return { url, port, address, warnings, config, dirs, queue, token, openUrl, close };
 }
 
 function createApp(ctx: ServerContext, guard: GuardOptions, auth: AuthOptions): express.Express {

@@ -8,6 +8,11 @@ import type { ProviderChoice } from '../nodes/api/runtime.ts';
 export interface ServerLimits {
   /** Largest image (width x height) an upload or a node may decode. */
   maxPixels: number;
+  /**
+   * Longest side of an uploaded image or a thumbnailed file, in pixels, checked from the header
+   * like maxPixels: a 1 x 60,000,000 image is under the pixel limit but takes half a minute to decode.
+   */
+  maxImageSide: number;
   /** Largest upload body, in bytes. */
   maxUploadBytes: number;
   /** Largest JSON body (a prompt, a workflow), in bytes. */
@@ -52,6 +57,12 @@ export interface ServerConfig {
   auth: AuthMode;
   /** The token itself; by default read from (or generated into) `<dataRoot>/state/access-token`. */
   token: string | undefined;
+  /**
+   * Host names accepted in the Host header, beside this machine's own names and addresses, when
+   * the server is bound to a non-loopback address with `auth: none` (SUPIR_ALLOWED_HOSTS, comma-
+   * separated, e.g. `studio.lan`). See server/http/guard.ts.
+   */
+  allowedHosts: string[];
   /** Keep the queue and history in `<dataRoot>/state` so that they survive a restart. */
   persist: boolean;
   /** `fail` (default): the interrupted prompt goes to the history as an error; `requeue`: it runs again once. */
@@ -75,8 +86,8 @@ export const TEMPLATES_DIR = path.join(REPO_ROOT, 'workflows');
 export const DEFAULT_TEMPLATE = 'restore-esrgan';
 
 /**
- * Fills in defaults, reading SUPIR_STUDIO_DATA, SUPIR_MAX_PIXELS, SUPIR_PROVIDER, SUPIR_AUTH,
- * SUPIR_TOKEN, SUPIR_ON_RESTART and SUPIR_WORKER_HEAP_MB from the environment.
+ * Fills in defaults, reading SUPIR_STUDIO_DATA, SUPIR_MAX_PIXELS, SUPIR_MAX_IMAGE_SIDE, SUPIR_PROVIDER, SUPIR_AUTH,
+ * SUPIR_TOKEN, SUPIR_ALLOWED_HOSTS, SUPIR_ON_RESTART and SUPIR_WORKER_HEAP_MB from the environment.
  */
 export function resolveConfig(options: ServerOptions = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const config: ServerConfig = {
@@ -85,6 +96,7 @@ export function resolveConfig(options: ServerOptions = {}, env: NodeJS.ProcessEn
     dataRoot: path.resolve(options.dataRoot ?? env.SUPIR_STUDIO_DATA ?? './data'),
     limits: {
       maxPixels: options.limits?.maxPixels ?? envNumber(env, 'SUPIR_MAX_PIXELS') ?? 64_000_000,
+      maxImageSide: options.limits?.maxImageSide ?? envNumber(env, 'SUPIR_MAX_IMAGE_SIDE') ?? 32_768,
       maxUploadBytes: options.limits?.maxUploadBytes ?? 64 * MiB,
       maxJsonBytes: options.limits?.maxJsonBytes ?? 32 * MiB,
       maxNodes: options.limits?.maxNodes ?? 2000,
@@ -101,6 +113,7 @@ export function resolveConfig(options: ServerOptions = {}, env: NodeJS.ProcessEn
     runtimeTestHooks: options.runtimeTestHooks ?? false,
     auth: options.auth ?? envChoice(env, 'SUPIR_AUTH', AUTH_MODES) ?? 'auto',
     token: options.token ?? (env.SUPIR_TOKEN?.trim() || undefined),
+    allowedHosts: options.allowedHosts ?? (env.SUPIR_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
     persist: options.persist ?? true,
     onRestart: options.onRestart ?? envChoice(env, 'SUPIR_ON_RESTART', RESTART_POLICIES) ?? 'fail',
   };
@@ -141,6 +154,11 @@ function envChoice<T extends string>(env: NodeJS.ProcessEnv, name: string, choic
   if (!raw) return undefined;
   if (!(choices as readonly string[]).includes(raw)) throw new RangeError(`${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(env[name])}`);
   return raw as T;
+}
+
+/** Whether the server answers requests with neither a token nor a loopback-only address (`--auth none` on a LAN). */
+export function openToNetwork(config: Pick<ServerConfig, 'auth' | 'host'>): boolean {
+  return !isLoopbackHost(config.host) && !tokenRequired(config);
 }
 
 /** Whether `host` only accepts connections from this machine (and so needs the Host-header check). */

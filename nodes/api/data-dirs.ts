@@ -21,6 +21,8 @@ export function createDataDirs(root: string, overrides: Partial<Record<DataFolde
 }
 
 const SEGMENT_RE = /^[^\0/\\:*?"<>|\x01-\x1f]+$/;
+/** The longest file or folder name (one path segment) common file systems allow, in bytes. */
+export const MAX_SEGMENT_BYTES = 255;
 
 /**
  * Checks a relative name given by a user ("sub/photo.png") and returns it normalised with forward
@@ -38,29 +40,57 @@ export function checkRelativeName(name: string, what = 'file name'): string {
     if (!SEGMENT_RE.test(segment)) {
       throw badPath(what, `${JSON.stringify(name)} contains a character that is not allowed in a file name`);
     }
+    const bytes = Buffer.byteLength(segment, 'utf8');
+    if (bytes > MAX_SEGMENT_BYTES) {
+      const part = segments.length === 1 ? `is ${bytes} bytes long` : `has a part of ${bytes} bytes ("${segment.slice(0, 24)}...")`;
+      throw badPath(what, `${part}; a file or folder name may have at most ${MAX_SEGMENT_BYTES}`);
+    }
   }
   return segments.join('/');
 }
 
 /**
  * Resolves `name` inside a data folder and proves, with realpath, that the result (or for a file
- * not yet written, its nearest existing parent) is still inside: symlinks that escape are refused.
+ * not yet written, its nearest existing parent) is still inside: symlinks that escape are refused,
+ * and so are symlinks that lead nowhere (dangling, or in a loop) and files used as folders, which
+ * could not be written through anyway.
  */
 export function resolveInside(dirs: DataDirs, folder: DataFolder, name: string, what = 'file name'): string {
   const base = fs.realpathSync(dirs.folders[folder]);
   const rel = checkRelativeName(name, what);
   const target = path.join(base, ...rel.split('/'));
+  // The nearest entry that exists, a dangling symlink included (lstat, not exists/stat).
   let probe = target;
-  while (!fs.existsSync(probe)) {
+  while (!lstatOrUndefined(probe)) {
     const parent = path.dirname(probe);
     if (parent === probe) break;
     probe = parent;
   }
-  const real = fs.realpathSync(probe);
+  let real: string;
+  try {
+    real = fs.realpathSync(probe);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'ENOTDIR') throw err;
+    const at = path.relative(base, probe).split(path.sep).join('/');
+    throw badPath(what, `${JSON.stringify(name)} passes through ${JSON.stringify(at)}, a symlink that leads nowhere`);
+  }
   if (real !== base && !real.startsWith(base + path.sep)) {
     throw badPath(what, `${JSON.stringify(name)} leads outside the ${folder} folder`);
   }
+  if (probe !== target && !fs.statSync(real).isDirectory()) {
+    const at = path.relative(base, probe).split(path.sep).join('/');
+    throw badPath(what, `${JSON.stringify(name)} uses ${JSON.stringify(at)} as a folder, but it is a file`);
+  }
   return target;
+}
+
+function lstatOrUndefined(file: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(file);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -98,7 +128,9 @@ export function listFiles(dirs: DataDirs, folder: DataFolder, exts: readonly str
 /** Writes a file atomically (temporary name, then rename) so that no reader sees half of it. */
 export async function writeFileAtomic(target: string, bytes: Uint8Array): Promise<void> {
   await fs.promises.mkdir(path.dirname(target), { recursive: true });
-  const tmp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  // A short hidden name beside the target (listings skip it): a target name of the longest
+  // length a file system allows must not become too long for the temporary one.
+  const tmp = path.join(path.dirname(target), `.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
   try {
     await fs.promises.writeFile(tmp, bytes, { flag: 'wx' });
     await fs.promises.rename(tmp, target);

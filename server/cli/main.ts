@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { StudioError } from '../../nodes/api/errors.ts';
+import { currentLogLevel } from '../log.ts';
 import { CONVERT_USAGE, convertCommand } from './convert.ts';
 import { runWorkflowFile } from './run.ts';
 
@@ -84,7 +85,9 @@ async function serveCommand(args: string[]): Promise<number> {
     ...(auth ? { auth } : {}),
     ...(onRestart ? { onRestart } : {}),
   });
-  process.stdout.write(`SUPIR Studio is running at ${server.url}\n`);
+  process.stdout.write(`SUPIR Studio is running at ${server.url} (listening on ${server.address})\n`);
+  // The log has shown the warnings already, unless SUPIR_LOG keeps it quieter than that.
+  if (currentLogLevel() === 'error' || currentLogLevel() === 'silent') for (const warning of server.warnings) process.stderr.write(`WARNING: ${warning}\n`);
   if (server.token !== undefined) {
     process.stdout.write(`Access token required. Open ${server.openUrl}\n(or send "Authorization: Bearer ${server.token}")\n`);
   }

@@ -1,5 +1,5 @@
 import type { LinkRef } from '../protocol/prompt.ts';
-import type { CompiledNode } from './validate.ts';
+import type { CompiledNode } from './graph.ts';
 
 /** Every link a node reads, plain and gathered: what planning, caching and freeing follow. */
 export function nodeSources(node: Pick<CompiledNode, 'links' | 'gathers'>): LinkRef[] {

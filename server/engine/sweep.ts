@@ -5,7 +5,7 @@ import { checkWidgetValue, type WidgetSpec } from '../../nodes/api/widgets.ts';
 import { MAX_SWEEP_BRANCHES, parseSweepNumbers, splitSweepItems } from '../../nodes/compare/lib/sweep-values.ts';
 import type { LinkRef } from '../protocol/prompt.ts';
 import type { ValidationIssue } from '../protocol/validation.ts';
-import type { CompiledNode, GatherLink } from './validate.ts';
+import type { CompiledNode, GatherLink } from './graph.ts';
 
 export { MAX_SWEEP_BRANCHES };
 /** Separator between a swept node's id and its branch number: node 5 becomes 5:0, 5:1, ... */
@@ -83,12 +83,13 @@ export function sweepAxes(w: SweepWidgets, nodes: Map<string, CompiledNode>, env
     const target = resolveNode(targetRef.trim(), nodes);
     if (typeof target === 'string') return issue(targetInput, target);
     const name = widget.trim();
-    const spec = target.def.widgets[name];
+    // The name is typed by the user: only the definition's own widgets count (not `constructor`).
+    const spec = Object.hasOwn(target.def.widgets, name) ? target.def.widgets[name] : undefined;
     if (!spec) {
       const known = Object.keys(target.def.widgets).join(', ') || 'none';
       return issue(widgetInput, `'${target.def.displayName}' (#${target.id}) has no widget '${name}' (widgets: ${known})`);
     }
-    if (name in target.links) return issue(widgetInput, `widget '${name}' of #${target.id} is fed by a link; a sweep sets constant values`);
+    if (Object.hasOwn(target.links, name)) return issue(widgetInput, `widget '${name}' of #${target.id} is fed by a link; a sweep sets constant values`);
     const parsed = parseSweepValues(valuesText, spec, env);
     if ('error' in parsed) return issue(valuesInput, `${name}: ${parsed.error}`, /out of range/.test(parsed.error) ? 'out_of_range' : parsed.error.includes('not in the list') ? 'not_in_list' : 'bad_value');
     axes.push({ target: target.id, widget: name, values: parsed.values });

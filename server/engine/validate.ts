@@ -1,55 +1,39 @@
-import type { AnyNodeDefinition } from '../../nodes/api/define.ts';
 import type { NodeEnv } from '../../nodes/api/env.ts';
+import type { AnyNodeDefinition } from '../../nodes/api/define.ts';
 import { socketAccepts, type SocketType } from '../../nodes/api/sockets.ts';
 import { checkWidgetValue, describe, widgetLinkType } from '../../nodes/api/widgets.ts';
-import { isLink, type ApiPrompt, type LinkRef } from '../protocol/prompt.ts';
+import { isLink, type ApiNode, type ApiPrompt, type InputValue, type LinkRef } from '../protocol/prompt.ts';
 import type { IssueCode, ValidationIssue } from '../protocol/validation.ts';
+import type { CompiledGraph, CompiledNode, GatherLink } from './graph.ts';
 import type { NodeRegistry } from './registry.ts';
 import { planOrder } from './plan.ts';
-export { nodeSources } from './plan.ts';
 import { BRANCH_SEPARATOR, expandSweep, sweepAxes, type SweepWidgets } from './sweep.ts';
-import type { BranchCoord } from '../../nodes/api/branch.ts';
-import type { BranchInfo } from '../protocol/events.ts';
 
+export { nodeSources } from './plan.ts';
+export type { CompiledGraph, CompiledNode, GatherLink } from './graph.ts';
 export { ISSUE_CODES, type IssueCode, type ValidationIssue } from '../protocol/validation.ts';
 
-export interface CompiledNode {
-  id: string;
-  def: AnyNodeDefinition;
-  title: string;
-  /** Widget values given as constants (defaults filled in). */
-  literals: Record<string, unknown>;
-  /** Inputs and widgets fed by links. */
-  links: Record<string, LinkRef>;
-  /** Gathering inputs (`gather: true`): every branch that reaches them, with its coordinates. */
-  gathers: Record<string, GatherLink[]>;
-  /** For a node copied per sweep branch: the node it was copied from, the branch and its values. */
-  branch?: BranchInfo;
-}
-
-export interface GatherLink {
-  link: LinkRef;
-  coords: BranchCoord[];
-}
-
-
-/** A graph proven runnable: every node in `order` is an ancestor of an output node. */
-export interface CompiledGraph {
-  nodes: Map<string, CompiledNode>;
-  order: string[];
-  outputs: string[];
-}
-
 export type CompileResult = { ok: true; graph: CompiledGraph } | { ok: false; errors: ValidationIssue[] };
+
+/** The prompt's nodes by id. A Map, so that ids like `constructor` or `__proto__` are only ids. */
+type Nodes = ReadonlyMap<string, ApiNode>;
+
+/** A node's own input value (never one inherited from Object.prototype, e.g. `constructor`). */
+function ownValue(inputs: Record<string, InputValue>, name: string): InputValue | undefined {
+  return Object.hasOwn(inputs, name) ? inputs[name] : undefined;
+}
 
 /**
  * Checks a prompt and returns every problem at once, or the graph with its execution order. Only
  * output nodes and their ancestors are checked and run; stray nodes are ignored, as in ComfyUI.
+ * Ids, input and widget names come from the request: they are looked up in Maps or as own
+ * properties only, so `constructor`, `toString` or `__proto__` are names like any other.
  */
 export function compilePrompt(prompt: ApiPrompt, registry: NodeRegistry, env: NodeEnv): CompileResult {
   const errors: ValidationIssue[] = [];
-  const ids = Object.keys(prompt);
-  const outputs = ids.filter((id) => registry.get(prompt[id]!.class_type)?.output === true);
+  const byId: Nodes = new Map(Object.entries(prompt));
+  const ids = [...byId.keys()];
+  const outputs = ids.filter((id) => registry.get(byId.get(id)!.class_type)?.output === true);
   if (outputs.length === 0) {
     errors.push({
       node_id: null,
@@ -57,17 +41,17 @@ export function compilePrompt(prompt: ApiPrompt, registry: NodeRegistry, env: No
       message: 'the graph has no output node (Save Image, Preview Image, ...): nothing would run',
     });
   }
-  const needed = ancestorsOf(prompt, outputs);
-  const sweeps = ids.filter((id) => registry.get(prompt[id]!.class_type)?.sweep === true);
+  const needed = ancestorsOf(byId, outputs);
+  const sweeps = ids.filter((id) => registry.get(byId.get(id)!.class_type)?.sweep === true);
   if (sweeps.length > 1) {
     for (const id of sweeps.slice(1)) {
-      errors.push({ node_id: id, node_type: prompt[id]!.class_type, code: 'bad_value', message: `only one Sweep per graph (node ${sweeps[0]} is the first); give it a y axis for a second setting` });
+      errors.push({ node_id: id, node_type: byId.get(id)!.class_type, code: 'bad_value', message: `only one Sweep per graph (node ${sweeps[0]} is the first); give it a y axis for a second setting` });
     }
   }
   const nodes = new Map<string, CompiledNode>();
   for (const id of ids) {
     if (!needed.has(id)) continue;
-    const node = prompt[id]!;
+    const node = byId.get(id)!;
     const def = registry.get(node.class_type);
     if (!def) {
       errors.push({
@@ -78,14 +62,14 @@ export function compilePrompt(prompt: ApiPrompt, registry: NodeRegistry, env: No
       });
       continue;
     }
-    const compiled = compileNode(id, node.class_type, node.inputs, node._meta?.title, def, prompt, registry, env, errors);
+    const compiled = compileNode(id, node, def, byId, registry, env, errors);
     nodes.set(id, compiled);
   }
-  const cycle = findCycle(prompt, [...needed]);
+  const cycle = findCycle(byId, [...needed]);
   for (const id of cycle) {
     errors.push({
       node_id: id,
-      node_type: prompt[id]!.class_type,
+      node_type: byId.get(id)!.class_type,
       code: 'cycle',
       message: `node is part of a dependency cycle (${cycle.join(' → ')} → ${cycle[0]})`,
     });
@@ -93,9 +77,9 @@ export function compilePrompt(prompt: ApiPrompt, registry: NodeRegistry, env: No
   if (errors.length > 0) return { ok: false, errors };
   if (sweeps.length === 1) {
     const id = sweeps[0]!;
-    const node = prompt[id]!;
+    const node = byId.get(id)!;
     const def = registry.get(node.class_type)!;
-    const sweep = compileNode(id, node.class_type, node.inputs, node._meta?.title, def, prompt, registry, env, errors);
+    const sweep = compileNode(id, node, def, byId, registry, env, errors);
     const clash = [...nodes.keys()].find((n) => n.includes(BRANCH_SEPARATOR));
     if (clash) errors.push({ node_id: clash, code: 'bad_value', message: `node id '${clash}' contains '${BRANCH_SEPARATOR}', which a sweep uses to number its branches` });
     if (errors.length > 0) return { ok: false, errors };
@@ -112,61 +96,65 @@ export function compilePrompt(prompt: ApiPrompt, registry: NodeRegistry, env: No
 
 function compileNode(
   id: string,
-  type: string,
-  given: Record<string, unknown>,
-  title: string | undefined,
+  node: ApiNode,
   def: AnyNodeDefinition,
-  prompt: ApiPrompt,
+  byId: Nodes,
   registry: NodeRegistry,
   env: NodeEnv,
   errors: ValidationIssue[],
 ): CompiledNode {
+  const type = node.class_type;
+  const given = node.inputs;
   const issue = (input: string | undefined, code: IssueCode, message: string): void => {
     errors.push({ node_id: id, node_type: type, ...(input === undefined ? {} : { input }), code, message });
   };
+  // Keys are the node definition's own input and widget names, never a request's.
   const literals: Record<string, unknown> = {};
   const links: Record<string, LinkRef> = {};
   const gathers: Record<string, GatherLink[]> = {};
   for (const name of Object.keys(given)) {
-    if (!(name in def.inputs) && !(name in def.widgets)) {
+    if (!Object.hasOwn(def.inputs, name) && !Object.hasOwn(def.widgets, name)) {
       issue(name, 'unknown_input', `'${def.displayName}' has no input or widget named '${name}'`);
     }
   }
-  const checkLink = (name: string, link: LinkRef, expected: SocketType): void => {
+  /** Checks a link; true when it may be kept (the source exists and its output fits). */
+  const checkLink = (name: string, link: LinkRef, expected: SocketType): boolean => {
     const [src, slot] = link;
-    const source = prompt[src];
-    const sourceDef = source ? registry.get(source.class_type) : undefined;
-    if (!source) return issue(name, 'dangling_link', `linked to node ${src}, which is not in the graph`);
-    if (!sourceDef) return; // reported as unknown_type on the source
+    const source = byId.get(src);
+    if (!source) {
+      issue(name, 'dangling_link', `linked to node ${src}, which is not in the graph`);
+      return false;
+    }
+    const sourceDef = registry.get(source.class_type);
+    if (!sourceDef) return false; // reported as unknown_type on the source
     const outs = Object.entries(sourceDef.outputs);
     const out = outs[slot];
     if (!out) {
-      return issue(name, 'dangling_link', `linked to output ${slot} of node ${src} ('${sourceDef.displayName}'), which has ${outs.length} output(s)`);
+      issue(name, 'dangling_link', `linked to output ${slot} of node ${src} ('${sourceDef.displayName}'), which has ${outs.length} output(s)`);
+      return false;
     }
     if (!socketAccepts(expected, out[1])) {
       issue(name, 'type_mismatch', `expects ${expected} but is linked to ${out[1]} output '${out[0]}' of node ${src} ('${sourceDef.displayName}')`);
     }
-    links[name] = link;
+    return true;
   };
   for (const [name, spec] of Object.entries(def.inputs)) {
-    const value = given[name] as Parameters<typeof isLink>[0];
+    const value = ownValue(given, name);
     if (value === undefined) {
       if (!spec.optional) issue(name, 'missing_input', `required ${spec.type} input '${name}' is not connected`);
     } else if (isLink(value)) {
-      checkLink(name, value, spec.type);
-      if (spec.gather && links[name]) {
-        gathers[name] = [{ link: links[name], coords: [] }];
-        delete links[name];
-      }
+      if (!checkLink(name, value, spec.type)) continue;
+      if (spec.gather) gathers[name] = [{ link: value, coords: [] }];
+      else links[name] = value;
     } else {
       issue(name, 'bad_value', `input '${name}' must be linked to a ${spec.type} output, got the constant ${describe(value)}`);
     }
   }
   let widgetsOk = true;
   for (const [name, spec] of Object.entries(def.widgets)) {
-    const value = given[name] as Parameters<typeof isLink>[0];
+    const value = ownValue(given, name);
     if (isLink(value)) {
-      checkLink(name, value, widgetLinkType(spec));
+      if (checkLink(name, value, widgetLinkType(spec))) links[name] = value;
       widgetsOk = false;
       continue;
     }
@@ -182,27 +170,31 @@ function compileNode(
   if (widgetsOk && def.validate) {
     for (const [name, reason] of def.validate(literals as never, env)) issue(name, 'bad_value', `widget '${name}': ${reason}`);
   }
-  return { id, def, title: title ?? def.displayName, literals, links, gathers };
+  return { id, def, title: node._meta?.title ?? def.displayName, literals, links, gathers };
+}
+
+/** The ids of the nodes a node links to (existing or not). */
+function linkedIds(node: ApiNode | undefined): string[] {
+  return node ? Object.values(node.inputs).flatMap((v) => (isLink(v) ? [v[0]] : [])) : [];
 }
 
 /** Nodes reachable backwards from `roots` over links to nodes that exist. */
-export function ancestorsOf(prompt: ApiPrompt, roots: string[]): Set<string> {
+export function ancestorsOf(byId: Nodes, roots: string[]): Set<string> {
   const seen = new Set<string>();
   const stack = [...roots];
   while (stack.length > 0) {
     const id = stack.pop()!;
-    if (seen.has(id) || !prompt[id]) continue;
+    if (seen.has(id) || !byId.has(id)) continue;
     seen.add(id);
-    for (const value of Object.values(prompt[id]!.inputs)) if (isLink(value)) stack.push(value[0]);
+    stack.push(...linkedIds(byId.get(id)));
   }
   return seen;
 }
 
 /** The nodes of one dependency cycle among `ids`, or [] (iterative DFS, colours white/grey/black). */
-function findCycle(prompt: ApiPrompt, ids: string[]): string[] {
+function findCycle(byId: Nodes, ids: string[]): string[] {
   const colour = new Map<string, 1 | 2>();
-  const parents = (id: string): string[] =>
-    Object.values(prompt[id]?.inputs ?? {}).flatMap((v) => (isLink(v) && prompt[v[0]] ? [v[0]] : []));
+  const parents = (id: string): string[] => linkedIds(byId.get(id)).filter((src) => byId.has(src));
   for (const start of ids) {
     if (colour.has(start)) continue;
     const path: string[] = [];

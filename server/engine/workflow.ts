@@ -24,20 +24,23 @@ export function workflowToPrompt(wf: Workflow, registry: NodeRegistry): ApiPromp
   const prompt: ApiPrompt = {};
   for (const node of wf.nodes) {
     if (node.mode !== MODE_ALWAYS) continue;
-    const inputs: Record<string, InputValue> = {};
+    // Input and widget names come from the document: gathered in a Map and turned into an object
+    // with Object.fromEntries, which defines own properties, so a slot named `__proto__` is an
+    // input like any other (validation reports it as unknown) and never replaces a prototype.
+    const inputs = new Map<string, InputValue>();
     const def = registry.get(node.type);
     for (const [name, value] of Object.entries(node.widgets_values)) {
-      if (value !== null && (!def || name in def.widgets)) inputs[name] = value;
+      if (value !== null && (!def || Object.hasOwn(def.widgets, name))) inputs.set(name, value);
     }
     for (const slot of node.inputs) {
       if (slot.link === null) continue;
       const name = slot.widget?.name ?? slot.name;
       const src = source(slot.link);
-      if (src) inputs[name] = [String(src[0]), src[1]];
-      else if (!links.has(slot.link)) inputs[name] = [`missing-link-${slot.link}`, 0];
-      else delete inputs[name];
+      if (src) inputs.set(name, [String(src[0]), src[1]]);
+      else if (!links.has(slot.link)) inputs.set(name, [`missing-link-${slot.link}`, 0]);
+      else inputs.delete(name);
     }
-    prompt[String(node.id)] = { class_type: node.type, inputs, ...(node.title ? { _meta: { title: node.title } } : {}) };
+    prompt[String(node.id)] = { class_type: node.type, inputs: Object.fromEntries(inputs), ...(node.title ? { _meta: { title: node.title } } : {}) };
   }
   return prompt;
 }

@@ -10,10 +10,14 @@ import { checkImageBytes } from './image-check.ts';
 
 const log = createLogger('upload');
 
+/** Longest upload file name, in bytes: room is left for the " (n)" that keeps an existing file. */
+export const MAX_UPLOAD_NAME_BYTES = 200;
+
 /**
  * POST /api/upload?filename=NAME[&subfolder=S][&overwrite=1] with the raw file as the body. The
- * file is kept only if it decodes as an image within the pixel limit, and is written atomically
- * into the inputs folder. Without overwrite an existing name gets a " (n)" suffix instead.
+ * file is kept only if its bytes are PNG, JPEG, WebP or TIFF (whatever the name says), its header
+ * is within the side and pixel limits, and it then decodes; it is written atomically into the
+ * inputs folder. Without overwrite an existing name gets a " (n)" suffix instead.
  */
 export function uploadRouter(ctx: ServerContext): Router {
   const router = Router();
@@ -21,6 +25,10 @@ export function uploadRouter(ctx: ServerContext): Router {
   router.post('/api/upload', raw, async (req, res) => {
     const filename = checkRelativeName(queryString(req.query.filename, 'filename'), 'filename');
     if (filename.includes('/')) throw new StudioError('BAD_PATH', 'filename must not contain "/" (use subfolder)');
+    const nameBytes = Buffer.byteLength(filename, 'utf8');
+    if (nameBytes > MAX_UPLOAD_NAME_BYTES) {
+      throw new StudioError('BAD_PATH', `filename is ${nameBytes} bytes long; an uploaded file's name may have at most ${MAX_UPLOAD_NAME_BYTES}`);
+    }
     const subRaw = req.query.subfolder === undefined ? '' : queryString(req.query.subfolder, 'subfolder');
     const subfolder = subRaw === '' ? '' : checkRelativeName(subRaw, 'subfolder');
     // Only what Load Image lists may be uploaded, so every upload can be chosen on the node.
@@ -29,7 +37,7 @@ export function uploadRouter(ctx: ServerContext): Router {
     }
     const bytes: unknown = req.body;
     if (!Buffer.isBuffer(bytes) || bytes.length === 0) throw new StudioError('BAD_INPUT', 'the upload body is empty');
-    const info = await checkImageBytes(bytes, ctx.config.limits.maxPixels, `uploaded file ${JSON.stringify(filename)}`);
+    const info = await checkImageBytes(bytes, ctx.config.limits, `uploaded file ${JSON.stringify(filename)}`);
 
     const overwrite = req.query.overwrite === '1' || req.query.overwrite === 'true';
     const name = overwrite ? filename : freeName(ctx, subfolder, filename);
@@ -37,12 +45,20 @@ export function uploadRouter(ctx: ServerContext): Router {
     if (fs.existsSync(target) && !fs.statSync(target).isFile()) {
       throw new StudioError('BAD_PATH', `${JSON.stringify(join(subfolder, name))} is a folder in inputs`);
     }
-    await writeFileAtomic(target, bytes);
+    await writeFileAtomic(target, bytes).catch((err: unknown) => {
+      // What the checks above cannot foresee (the folder changed meanwhile): the name's fault, not ours.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code && PATH_ERRORS.has(code)) throw new StudioError('BAD_PATH', `inputs/${join(subfolder, name)} cannot be written there (${code})`);
+      throw err;
+    });
     log.info(`stored inputs/${join(subfolder, name)} (${info.width}x${info.height} ${info.format}, ${bytes.length} bytes)`);
     res.json({ name, subfolder, folder: 'inputs', width: info.width, height: info.height });
   });
   return router;
 }
+
+/** File system errors that say the name or the folders on its way are wrong, not the server. */
+const PATH_ERRORS = new Set(['ENAMETOOLONG', 'ENOTDIR', 'EEXIST', 'EISDIR', 'ELOOP', 'ENOENT']);
 
 /** "photo.png", or "photo (1).png", "photo (2).png"... when taken. */
 function freeName(ctx: ServerContext, subfolder: string, filename: string): string {

@@ -2,14 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Router } from 'express';
-import sharp from 'sharp';
 import { resolveInside, type DataFolder } from '../../nodes/api/data-dirs.ts';
 import { StudioError } from '../../nodes/api/errors.ts';
 import type { ServerContext } from './context.ts';
-import { imageContentType } from './image-check.ts';
+import { imageContentType, thumbnailJpeg } from './image-check.ts';
 import { queryString } from './upload.ts';
 
 const VIEWABLE: readonly DataFolder[] = ['outputs', 'inputs', 'temp'];
+/** Files are data, never pages: nothing in them may run, load or be framed, thumbnails included. */
+export const FILE_CSP = "default-src 'none'; sandbox";
 // Opening the resolved real path with O_NOFOLLOW closes the gap in which a checked path could be
 // swapped for a symlink. Windows has no such flag.
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
@@ -49,15 +50,14 @@ export function viewRouter(ctx: ServerContext): Router {
       const thumb = req.query.thumb === undefined ? undefined : thumbSize(queryString(req.query.thumb, 'thumb'));
       if (type && thumb !== undefined) {
         // History strips show dozens of outputs: a downscaled JPEG instead of a 40 MB PNG each.
-        const bytes = await sharp(await handle.readFile(), { limitInputPixels: ctx.config.limits.maxPixels })
-          .rotate()
-          .resize(thumb, thumb, { fit: 'inside', withoutEnlargement: true })
-          .jpeg({ quality: 85 })
-          .toBuffer()
-          .catch(() => {
-            throw new StudioError('BAD_IMAGE', `${folder}/${name} cannot be decoded for a thumbnail`);
-          });
-        res.set({ 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-cache' }).type('image/jpeg').send(bytes);
+        // Only after the bytes prove to be a raster format within the limits (not an SVG named
+        // .png, not a 1 x 60,000,000 strip) is anything decoded.
+        const what = `${folder}/${name}`;
+        const bytes = await thumbnailJpeg(await handle.readFile(), thumb, ctx.config.limits, what).catch((err: unknown) => {
+          if (err instanceof StudioError && err.code === 'TOO_LARGE') throw new StudioError('BAD_IMAGE', `cannot make a thumbnail: ${err.message}`);
+          throw err;
+        });
+        res.set({ 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': FILE_CSP, 'Cache-Control': 'no-cache' }).type('image/jpeg').send(bytes);
         return;
       }
       if (type) {
@@ -69,7 +69,7 @@ export function viewRouter(ctx: ServerContext): Router {
       res.set({
         'Content-Length': String(stat.size),
         'X-Content-Type-Options': 'nosniff',
-        'Content-Security-Policy': "default-src 'none'; sandbox",
+        'Content-Security-Policy': FILE_CSP,
         'Cache-Control': 'no-cache',
       });
       await pipeline(handle.createReadStream({ autoClose: false }), res).catch((err: unknown) => {

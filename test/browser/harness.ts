@@ -44,7 +44,9 @@ export async function openEditor(options: ServerOptions = {}, registry?: NodeReg
     // playwright gives every launch a fresh, empty profile directory of its own.
     args: CHROMIUM_ARGS,
   });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  // page.waitForFunction evals its predicate in the page, which the editor's CSP refuses;
+  // test/security/csp.test.ts runs the editor under the policy.
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, bypassCSP: true });
   page.setDefaultTimeout(10_000);
   const errors: string[] = [];
   page.on('console', (msg) => {

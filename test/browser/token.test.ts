@@ -38,7 +38,9 @@ describe('the access-token screen', () => {
   });
 
   const newPage = async (): Promise<Page> => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    // page.waitForFunction evals its predicate in the page, which the editor's CSP refuses;
+    // test/security/csp.test.ts runs the editor under the policy.
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, bypassCSP: true });
     page.setDefaultTimeout(10_000);
     return page;
   };

@@ -1,10 +1,13 @@
 /**
  * The network rules: loopback by default, Origin and Host checks on HTTP and the websocket, no
  * CORS grants, and an access token whenever the server is reachable from other machines.
- * Everything here listens on 127.0.0.1 only; the "other interface" case is forced with auth: 'token'.
+ * Everything here listens on 127.0.0.1 only, the "other interface" case forced with auth: 'token',
+ * except one CLI server bound to 0.0.0.0 with --auth none, which must still check the Host header.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig, tokenRequired } from '../../server/config.ts';
@@ -116,6 +119,91 @@ describe('network defaults and cross-site requests', () => {
     expect(refusalReason({ host: 'studio.lan:8188' }, lan)).toBeNull();
     expect(refusalReason({ host: 'studio.lan:8188', origin: 'http://evil.example' }, lan)).toMatch(/Origin/);
     expect(() => resolveConfig({ token: 'short' }, {})).toThrow(/16-256/);
+  });
+});
+
+describe('bound to another interface with --auth none', () => {
+  const machine = (): string[] => ['192.168.1.20', 'fe80::1', '10.0.0.7'];
+
+  it('accepts only Host headers naming this machine with the port: its addresses, its name, loopback, the bound address, the allowed names', () => {
+    const any = { host: '0.0.0.0', auth: 'none' as const, port: () => 8188, machineAddresses: machine, allowedHosts: ['studio.lan'] };
+    for (const host of ['127.0.0.1:8188', 'localhost:8188', '[::1]:8188', '192.168.1.20:8188', '10.0.0.7:8188', '[fe80::1]:8188', `${os.hostname()}:8188`, 'studio.lan:8188', 'STUDIO.lan:8188']) {
+      expect(refusalReason({ host }, any), host).toBeNull();
+    }
+    for (const host of ['evil.example:8188', 'evil.example', '192.168.1.20:9999', '192.168.1.20', '192.168.1.21:8188', '0.0.0.0:8188', 'studio.lan.evil.example:8188', '']) {
+      expect(refusalReason({ host }, any), host).toMatch(/^Host .* is not this server/);
+    }
+    // The rebinding page's Origin is refused as well, and its Host alone is enough to refuse it.
+    expect(refusalReason({ host: 'evil.example:8188', origin: 'http://evil.example:8188' }, any)).toMatch(/Host/);
+    expect(refusalReason({ host: '192.168.1.20:8188', origin: 'http://192.168.1.20:8188' }, any)).toBeNull();
+    // Bound to one LAN address: that address is accepted, foreign names are not.
+    const lan = { host: '192.168.1.20', auth: 'none' as const, port: () => 8188, machineAddresses: (): string[] => [] };
+    expect(refusalReason({ host: '192.168.1.20:8188' }, lan)).toBeNull();
+    expect(refusalReason({ host: 'evil.example:8188' }, lan)).toMatch(/Host/);
+    // With the token required (auth auto or token) the Host is not checked off loopback, as before.
+    for (const auth of ['auto', 'token'] as const) expect(refusalReason({ host: 'studio.lan:8188' }, { ...any, auth, allowedHosts: [] })).toBeNull();
+    expect(resolveConfig({}, { SUPIR_ALLOWED_HOSTS: ' Studio.lan, ,box ' }).allowedHosts).toEqual(['studio.lan', 'box']);
+  });
+
+  it('serve --host 0.0.0.0 --auth none: warns at start-up, names the address bound, and refuses a DNS-rebinding request', async () => {
+    const dataRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'supir-any-'));
+    const cli = path.resolve(import.meta.dirname, '../../server/cli/main.ts');
+    const proc = spawn(process.execPath, ['--import', 'tsx', cli, 'serve', '--host', '0.0.0.0', '--port', '0', '--auth', 'none', '--data', dataRoot], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SUPIR_LOG: 'warn' },
+    });
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    let stdout = '';
+    let stderr = '';
+    proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`serve did not start in 30 s: ${stderr}`)), 30_000);
+        proc.stdout!.on('data', (c: Buffer) => {
+          stdout += c.toString();
+          if (stdout.includes('\n')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        proc.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
+      });
+      const port = Number(/http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout)?.[1]);
+      expect(port).toBeGreaterThan(0);
+      // The address actually bound, with its port, and a warning that says what --auth none means.
+      expect(stdout).toContain(`(listening on 0.0.0.0:${port})`);
+      expect(stderr).toMatch(/WARN .*listening on 0\.0\.0\.0:\d+ with --auth none: anyone who can reach this machine/);
+      expect(stderr).toContain(`port ${port}`);
+
+      // Sent to 127.0.0.1 as a rebound name would be: Host and Origin both foreign.
+      const url = `http://127.0.0.1:${port}`;
+      const evil = { Host: `rebind.evil.example:${port}`, Origin: `http://rebind.evil.example:${port}` };
+      for (const [method, route] of [['GET', '/'], ['GET', '/api/queue'], ['GET', '/api/history'], ['POST', '/api/interrupt']] as const) {
+        const res = await raw(`${url}${route}`, method, evil);
+        expect(res.status, `${method} ${route}`).toBe(403);
+        expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'FORBIDDEN' } });
+        expect((await raw(`${url}${route}`, method, { Host: evil.Host })).status, `${method} ${route} without Origin`).toBe(403);
+      }
+      await expect(EventRecorder.connect(url, { headers: { Host: evil.Host }, origin: evil.Origin })).rejects.toThrow(/403/);
+      const posted = await raw(`${url}/api/prompt`, 'POST', { ...evil, 'Content-Type': 'application/json' }, JSON.stringify({ prompt: { '1': { class_type: 'PrimitiveInt', inputs: {} } } }));
+      expect(posted.status).toBe(403);
+
+      // This machine's own names still work, without a token.
+      const own = [`127.0.0.1:${port}`, `localhost:${port}`, `${os.hostname()}:${port}`];
+      const lanAddress = Object.values(os.networkInterfaces()).flatMap((e) => e ?? []).find((e) => e.family === 'IPv4' && !e.internal)?.address;
+      if (lanAddress) own.push(`${lanAddress}:${port}`);
+      for (const host of own) {
+        const res = await raw(`${url}/api/queue`, 'GET', { Host: host, Origin: `http://${host}` });
+        expect(res.status, host).toBe(200);
+      }
+      const ws = await EventRecorder.connect(url, { origin: url });
+      expect((await ws.waitFor((m) => m.type === 'status')).type).toBe('status');
+      ws.close();
+    } finally {
+      proc.kill('SIGTERM');
+      await exited;
+      fs.rmSync(dataRoot, { recursive: true, force: true });
+    }
   });
 });
 

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../server/helpers.ts';
+import { waitUntil } from './browser-wait.ts';
 
 const EDITOR_BUILT = fs.existsSync(path.resolve(import.meta.dirname, '../../editor/dist/index.html'));
 
@@ -37,9 +38,10 @@ describe('the access token in the editor', () => {
       expect(await page.content()).not.toContain('<script');
 
       await page.goto(server.openUrl);
-      await page.waitForFunction('window.__studio?.ready === true', null, { timeout: 20_000 });
+      // Polled from here: the editor's CSP refuses the eval that page.waitForFunction needs.
+      await waitUntil(page, 'window.__studio?.ready === true', 20_000);
       // The toolbar's device chip drops its "offline" mark once the websocket is connected.
-      await page.waitForFunction(`document.querySelector('[data-testid="ep-indicator"]')?.classList.contains('offline') === false`, null, { timeout: 10_000 });
+      await waitUntil(page, `document.querySelector('[data-testid="ep-indicator"]')?.classList.contains('offline') === false`, 10_000);
       // The token is gone from the address (and so from history and screenshots).
       expect(page.url()).toBe(`${server.url}/`);
       const cookies = await page.context().cookies();

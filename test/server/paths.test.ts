@@ -113,6 +113,62 @@ describe('paths outside the data folders', () => {
   });
 });
 
+describe('upload names the file system would refuse', () => {
+  let server: TestServer;
+  let png: Buffer;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    png = await pngBytes(4, 4);
+  });
+  afterAll(() => server.close());
+
+  const refused = async (name: string, query: string, message: RegExp): Promise<void> => {
+    const res = await server.upload(name, png, query);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(res.status, `${name.slice(0, 40)} ${query.slice(0, 60)}: ${JSON.stringify(body)}`).toBe(400);
+    expect(body.error.code).toBe('BAD_PATH');
+    expect(body.error.message).toMatch(message);
+  };
+
+  it('answers 400 for a dangling or looping symlink as subfolder, and for a file used as one', async () => {
+    const inputs = server.dirs.folders.inputs;
+    const nowhere = path.join(server.parent, 'nowhere');
+    fs.symlinkSync(nowhere, path.join(inputs, 'dangling'));
+    fs.symlinkSync('loop', path.join(inputs, 'loop'));
+    fs.writeFileSync(path.join(inputs, 'plain.png'), png);
+    await refused('a.png', '&subfolder=dangling', /"dangling", a symlink that leads nowhere/);
+    await refused('a.png', '&subfolder=dangling/deeper', /"dangling", a symlink that leads nowhere/);
+    await refused('a.png', '&subfolder=loop', /"loop", a symlink that leads nowhere/);
+    await refused('a.png', '&subfolder=plain.png', /uses "plain.png" as a folder, but it is a file/);
+    // A dangling symlink in the file's own place is refused too, with or without overwrite.
+    fs.symlinkSync(nowhere, path.join(inputs, 'ghost.png'));
+    await refused('ghost.png', '&overwrite=1', /"ghost.png", a symlink that leads nowhere/);
+    expect(fs.existsSync(nowhere)).toBe(false);
+    expect((await server.api('/api/view?folder=inputs&file=dangling%2Fa.png')).status).toBe(400);
+  });
+
+  it('answers 400 for names and subfolder parts over 255 bytes, and takes the longest ones allowed', async () => {
+    await refused(`${'x'.repeat(300)}.png`, '', /filename is 304 bytes long; a file or folder name may have at most 255/);
+    await refused('a.png', `&subfolder=${'y'.repeat(300)}`, /subfolder is 300 bytes long; a file or folder name may have at most 255/);
+    await refused('a.png', `&subfolder=ok/${'y'.repeat(256)}/z`, /subfolder has a part of 256 bytes/);
+    // Uploads leave room for the " (n)" of a name already taken; bytes count, not characters.
+    await refused(`${'x'.repeat(246)}.png`, '', /filename is 250 bytes long; an uploaded file's name may have at most 200/);
+    await refused(`${'é'.repeat(100)}.png`, '', /filename is 204 bytes long/);
+    const longest = `${'x'.repeat(196)}.png`;
+    const segment = 's'.repeat(255);
+    for (const expected of [longest, `${'x'.repeat(196)} (1).png`]) {
+      const res = await server.upload(longest, png, `&subfolder=${segment}`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ name: expected, subfolder: segment });
+    }
+    expect(fs.readdirSync(path.join(server.dirs.folders.inputs, segment)).sort()).toEqual([`${'x'.repeat(196)} (1).png`, longest]);
+    const view = await server.api(`/api/view?folder=inputs&file=${'x'.repeat(300)}.png`);
+    expect(view.status).toBe(400);
+    expect(await view.json()).toMatchObject({ error: { code: 'BAD_PATH' } });
+  });
+});
+
 function decodeURIComponentSafe(s: string): string {
   try {
     return decodeURIComponent(s);
