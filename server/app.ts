@@ -69,7 +69,7 @@ export async function startServer(options: ServerOptions = {}, registry = new No
     workerHeapMb: config.workerHeapMb,
     testHooks: config.runtimeTestHooks,
   });
-  const env: NodeEnv = { dirs, limits: { maxPixels: config.limits.maxPixels }, runtime, models: createModelLibrary(dirs) };
+  const env: NodeEnv = { dirs, limits: { maxPixels: config.limits.maxPixels, maxImageSide: config.limits.maxImageSide }, runtime, models: createModelLibrary(dirs) };
   const cache = new LruOutputCache(config.cacheBytes);
   const token = tokenRequired(config) ? (config.token ?? loadOrCreateToken(config.dataRoot)) : undefined;
   const journal = config.persist ? new QueueJournal(path.join(dirs.root, 'state')) : undefined;

@@ -3,6 +3,7 @@ import type { Metadata, OutputInfo } from 'sharp';
 import type { Limits } from '../api/env.ts';
 import { StudioError } from '../api/errors.ts';
 import { batchItem, createImage, type ImageTensor } from '../api/tensor.ts';
+import { describeContent, FORMAT_NAMES, sniffImageFormat } from './format.ts';
 
 export type EncodeFormat = 'png' | 'jpeg' | 'webp';
 
@@ -24,6 +25,9 @@ const DEEP_DEPTHS = new Set(['ushort', 'short', 'uint', 'int', 'float', 'double'
  * in case the header lies (decompression bombs).
  */
 export async function decodeImage(bytes: Uint8Array, limits: Limits, what = 'image'): Promise<ImageTensor> {
+  // Decide the format from the bytes before libvips sees them (a file dropped into inputs/ by hand
+  // never went through the upload check): vector and unknown formats are never rendered.
+  if (!sniffImageFormat(bytes)) throw new StudioError('BAD_IMAGE', `${what} is not a readable image: it holds ${describeContent(bytes)} (accepted: ${Object.values(FORMAT_NAMES).join(', ')})`);
   let meta: Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -32,6 +36,9 @@ export async function decodeImage(bytes: Uint8Array, limits: Limits, what = 'ima
   }
   const { width, height } = meta;
   if (!width || !height) throw new StudioError('BAD_IMAGE', `${what} has no readable size`);
+  if (Math.max(width, height) > limits.maxImageSide) {
+    throw new StudioError('TOO_LARGE', `${what} is ${width}x${height}, over the limit of ${limits.maxImageSide} pixels on a side`);
+  }
   if (width * height > limits.maxPixels) {
     throw new StudioError(
       'TOO_LARGE',

@@ -37,7 +37,8 @@ export function applyToWorkflow(wf: Workflow, overrides: Override[]): void {
 export function applyToPrompt(prompt: ApiPrompt, overrides: Override[]): void {
   for (const o of overrides) {
     const entry =
-      prompt[o.node] ??
+      // Own properties only: `--set constructor.x=1` names no node.
+      (Object.hasOwn(prompt, o.node) ? prompt[o.node] : undefined) ??
       Object.values(prompt).find((n) => n._meta?.title === o.node) ??
       Object.values(prompt).find((n) => n.class_type === o.node);
     if (!entry) throw new StudioError('BAD_INPUT', `--set ${o.node}.${o.widget}: no node with id, title or type '${o.node}'`);

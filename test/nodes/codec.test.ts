@@ -95,10 +95,18 @@ describe('decodeImage / encodeImage', () => {
     await expect(decodeImage(Buffer.from('junk'), DEFAULT_LIMITS, '"x.png"')).rejects.toThrow(/"x\.png" is not a readable image/);
   });
 
+  it('decides the format from the bytes: an SVG named .png is never rendered, nor is a side over the limit decoded', async () => {
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>');
+    await expect(decodeImage(svg, DEFAULT_LIMITS, '"drawing.png"')).rejects.toThrow(/"drawing\.png" is not a readable image: it holds SVG/);
+    const wide = await encodeImage(random8(1, 3, 1, 2000), 'png');
+    await expect(decodeImage(wide, { ...DEFAULT_LIMITS, maxImageSide: 1999 })).rejects.toThrow(/is 2000x1, over the limit of 1999 pixels on a side/);
+    expect((await decodeImage(wide, { ...DEFAULT_LIMITS, maxImageSide: 2000 })).w).toBe(2000);
+  });
+
   it('refuses images over the pixel limit from the header, before decoding', async () => {
     const png = await encodeImage(random8(1, 3, 100, 120), 'png');
-    await expect(decodeImage(png, { maxPixels: 11_999 })).rejects.toMatchObject({ code: 'TOO_LARGE' });
-    expect((await decodeImage(png, { maxPixels: 12_000 })).w).toBe(120);
+    await expect(decodeImage(png, { ...DEFAULT_LIMITS, maxPixels: 11_999 })).rejects.toMatchObject({ code: 'TOO_LARGE' });
+    expect((await decodeImage(png, { ...DEFAULT_LIMITS, maxPixels: 12_000 })).w).toBe(120);
     // The header says 9000x9000 but the data could never fill it: only a header check says TOO_LARGE.
     expect(await codeOf(decodeImage(lyingPng(9000, 9000), DEFAULT_LIMITS))).toBe('TOO_LARGE');
   });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_LIMITS } from '../../nodes/api/env.ts';
 import type { NodeEnv } from '../../nodes/api/env.ts';
 import { InputError } from '../../nodes/api/errors.ts';
 import type { ImageTensor } from '../../nodes/api/tensor.ts';
@@ -160,7 +161,7 @@ describe('LoadImage', () => {
       message: expect.stringMatching(/^input 'image': "broken\.png" is not a readable image/),
     });
     fs.writeFileSync(path.join(inputs(), 'big.png'), await encodeImage(random8(1, 3, 20, 20), 'png'));
-    const small = { ...env, limits: { maxPixels: 399 } };
+    const small = { ...env, limits: { ...DEFAULT_LIMITS, maxPixels: 399 } };
     await expect(runNode(LoadImage, { image: 'big.png' }, fakeContext(small))).rejects.toMatchObject({ input: 'image', code: 'TOO_LARGE' });
   });
 

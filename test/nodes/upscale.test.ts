@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_LIMITS } from '../../nodes/api/env.ts';
 import type { ModelHandle } from '../../nodes/api/sockets.ts';
 import type { ImageTensor } from '../../nodes/api/tensor.ts';
 import { planTiles } from '../../nodes/api/tiling.ts';
@@ -115,7 +116,7 @@ describe('upscale nodes', () => {
 
   it('refuses an output over the pixel limit before running anything', async () => {
     const model = await load('esrgan-slim x4');
-    const small = { ...env, limits: { maxPixels: 100_000 } };
+    const small = { ...env, limits: { ...DEFAULT_LIMITS, maxPixels: 100_000 } };
     await expect(runNode(UpscaleImage, { model, image: await photoCrop(128), tile_size: 0, overlap: 16 }, fakeContext(small))).rejects.toMatchObject({
       input: 'image',
       code: 'TOO_LARGE',

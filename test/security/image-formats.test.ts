@@ -11,7 +11,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeContent, sniffImageFormat } from '../../server/http/image-check.ts';
+import { describeContent, sniffImageFormat } from '../../nodes/image/format.ts';
 import { pngBytes, startTestServer, userInputs, type TestServer } from '../server/helpers.ts';
 
 /**
