@@ -8,14 +8,15 @@
  * ONNXRUNTIME_NODE_INSTALL=cuda12: it fetches Microsoft.ML.OnnxRuntime.Gpu.Linux from NuGet and
  * puts libonnxruntime_providers_{shared,cuda,tensorrt}.so beside the binding. `npm install` skips
  * it (allowScripts) because it needs internet and is useless without an NVIDIA GPU. --check only
- * checks. Exit code 0 when CUDA is ready, 1 when something is missing.
+ * checks. Exit code 0 when CUDA is ready, 1 when something is missing. The verdict itself is
+ * cuda.ts's diagnoseCuda, a pure function of the checks, tested with every case injected.
  */
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkCuda } from '../server/runtime/providers.ts';
-import { diagnoseCuda, type CudaDiagnosis } from '../server/runtime/cuda.ts';
+import { diagnoseCuda, probeCuda, type CudaDiagnosis, type CudaProbe } from '../server/runtime/cuda.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -52,24 +53,38 @@ export function formatDiagnosis(d: CudaDiagnosis): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function setupCuda(opts: { download: boolean; write: (text: string) => void }): Promise<CudaDiagnosis> {
+/** What the setup does to the machine; tests replace each part. */
+export interface SetupDeps {
+  /** Runs the provider download: null when it worked, else its error output. */
+  install?: (write: (text: string) => void) => Promise<string | null>;
+  /** The file checks (cuda.ts probeCuda). */
+  probe?: () => CudaProbe;
+  /** The full check with a session attempt (providers.ts checkCuda). */
+  check?: () => Promise<CudaDiagnosis>;
+}
+
+export async function setupCuda(opts: { download: boolean; write: (text: string) => void } & SetupDeps): Promise<CudaDiagnosis> {
+  const { install = runOrtInstaller, probe = () => probeCuda(), check = () => checkCuda() } = opts;
   if (opts.download) {
     opts.write('Installing the CUDA provider for onnxruntime-node (ONNXRUNTIME_NODE_INSTALL=cuda12)...\n');
-    const failure = await runOrtInstaller(opts.write);
+    const failure = await install(opts.write);
     if (failure !== null) {
-      const d = diagnoseCuda({ downloadError: failure });
+      const d = diagnoseCuda({ ...probe(), downloadError: failure });
       // The library may already be there from an earlier run: then the download did not matter.
       if (d.missing === 'download') return d;
       opts.write(`The installer failed (${failure.split('\n').find((l) => l.includes('Error')) ?? 'see above'}); checking what is there.\n`);
     }
   }
-  return checkCuda();
+  return check();
+}
+
+/** The command: runs the setup (or only the check), prints the report, returns the exit code. */
+export async function main(argv: string[], deps: SetupDeps & { write: (text: string) => void }): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { check: { type: 'boolean', default: false } } });
+  const diagnosis = await setupCuda({ ...deps, download: !values.check });
+  deps.write(formatDiagnosis(diagnosis));
+  return diagnosis.ready ? 0 : 1;
 }
 
 const invoked = process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname);
-if (invoked) {
-  const { values } = parseArgs({ options: { check: { type: 'boolean', default: false } } });
-  const diagnosis = await setupCuda({ download: !values.check, write: (t) => process.stdout.write(t) });
-  process.stdout.write(formatDiagnosis(diagnosis));
-  process.exitCode = diagnosis.ready ? 0 : 1;
-}
+if (invoked) process.exitCode = await main(process.argv.slice(2), { write: (t) => process.stdout.write(t) });

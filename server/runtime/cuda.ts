@@ -1,6 +1,8 @@
 /**
  * Why CUDA can or cannot run here, in words a user can act on. Written once and used by both the
  * runtime's provider probe (providers.ts) and `npm run setup:cuda` (tools/setup-cuda.ts).
+ * probeCuda() looks at this machine; diagnoseCuda() is a pure function of what it found (plus a
+ * session attempt or a failed download), so every verdict can be tested without the hardware.
  *
  * onnxruntime-node 1.30 on linux-x64 needs, besides its npm files: the CUDA provider libraries
  * beside its binding (downloaded from NuGet by its installer with ONNXRUNTIME_NODE_INSTALL=cuda12),
@@ -35,9 +37,27 @@ export interface CudaDiagnosis {
   device?: string;
 }
 
+/**
+ * What the checks found: the input of diagnoseCuda. probeCuda() fills it from this machine;
+ * tests (and callers that already know) build it directly.
+ */
+export interface CudaProbe {
+  /** The libraries of CUDA_LIBRARIES: where the loader finds each (path), else where it lies off the loader path (elsewhere). */
+  libraries: LibraryCheck[];
+  /** Other major versions of the CUDA runtime and cuDNN on the loader path (`libcudart.so.13`), to name a mix-up. */
+  otherVersions?: string[];
+  /** The GPU model and driver version, when the driver exposes them. */
+  device?: string;
+  /** How a CUDA session attempt went, when one was made. */
+  session?: { ok: true } | { ok: false; error: string };
+  /** Why the provider download failed, when one was tried and failed. */
+  downloadError?: string;
+}
+
 export const PROVIDER_LIBRARIES = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'];
 
-const REQUIRED: Array<{ name: string; part: CudaPart }> = [
+/** What a CUDA session needs, in the order the diagnosis names them. */
+export const CUDA_LIBRARIES: ReadonlyArray<{ name: string; part: CudaPart }> = [
   ...PROVIDER_LIBRARIES.map((name) => ({ name, part: 'provider' as const })),
   { name: 'libcuda.so.1', part: 'driver' },
   ...['libcudart.so.12', 'libcublas.so.12', 'libcublasLt.so.12', 'libcufft.so.11', 'libcurand.so.10'].map((name) => ({ name, part: 'cuda-runtime' as const })),
@@ -61,34 +81,27 @@ const ADVICE: Record<CudaPart | 'download' | 'device', string> = {
 };
 
 /**
- * Checks the files and words the first thing missing. `session` is how a CUDA session attempt
- * went (it outranks the file checks: the loader may find libraries where we do not look),
- * `downloadError` why the installer failed. `bindingDir` and `search` (the loader's folders and
- * the usual install folders off its path) default to this machine's; tests pass their own.
+ * Words the first thing missing, from probe results alone (no file system, no process state).
+ * Order: a session that started proves everything (the loader may find libraries where we do not
+ * look); then a failed download (when the provider library is what is missing), the provider
+ * library, the driver, the CUDA 12 runtime, cuDNN 9 (the order the loader needs them), and last a
+ * session that did not start although every file is there. A library that `probe.libraries`
+ * does not list counts as missing.
  */
-export function diagnoseCuda(
-  opts: {
-    session?: { ok: true } | { ok: false; error: string };
-    downloadError?: string;
-    bindingDir?: string | null;
-    search?: { dirs: string[]; hints: string[] };
-  } = {},
-): CudaDiagnosis {
-  const binding = opts.bindingDir === undefined ? ortBindingDir() : opts.bindingDir;
-  const { dirs, hints } = opts.search ?? { dirs: loaderDirs(), hints: hintDirs() };
-  const libraries = REQUIRED.map(({ name, part }): LibraryCheck => {
-    const found = part === 'provider' ? (binding && fs.existsSync(path.join(binding, name)) ? path.join(binding, name) : null) : findLibrary(name, dirs);
-    const elsewhere = found || part === 'provider' ? null : findLibrary(name, hints);
-    return { name, part, path: found, ...(elsewhere ? { elsewhere } : {}) };
+export function diagnoseCuda(probe: CudaProbe): CudaDiagnosis {
+  const libraries = CUDA_LIBRARIES.map(({ name, part }): LibraryCheck => {
+    const seen = probe.libraries.find((l) => l.name === name);
+    const found = seen?.path ?? null;
+    return { name, part, path: found, ...(seen?.elsewhere && !found ? { elsewhere: seen.elsewhere } : {}) };
   });
-  const device = deviceInfo();
+  const { device } = probe;
   const base = { libraries, ...(device ? { device } : {}) };
-  if (opts.session?.ok) return { ready: true, reason: device ?? 'CUDA session started', advice: '', ...base };
+  if (probe.session?.ok) return { ready: true, reason: device ?? 'CUDA session started', advice: '', ...base };
   const gone = libraries.filter((l) => !l.path);
   const first = gone[0];
-  if (opts.downloadError && first?.part === 'provider') {
-    const offline = /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ENETUNREACH|ECONNRESET|getaddrinfo|socket hang up/i.test(opts.downloadError);
-    const why = errorLine(opts.downloadError);
+  if (probe.downloadError && first?.part === 'provider') {
+    const offline = /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ENETUNREACH|ECONNRESET|getaddrinfo|socket hang up/i.test(probe.downloadError);
+    const why = errorLine(probe.downloadError);
     const reason = `provider library not installed — the download failed (${offline ? `no internet? ${why}` : why})`;
     return { ready: false, missing: 'download', reason, advice: ADVICE.download, ...base };
   }
@@ -97,14 +110,31 @@ export function diagnoseCuda(
     const reason =
       first.part === 'provider'
         ? 'provider library not installed — run npm run setup:cuda'
-        : `${WHAT[first.part]} not found (${names.map(describeMissing).join(', ')})${otherVersions(first.part, dirs)}`;
+        : `${WHAT[first.part]} not found (${names.map(describeMissing).join(', ')})${otherVersions(first.part, probe.otherVersions ?? [])}`;
     return { ready: false, missing: first.part, reason, advice: ADVICE[first.part], ...base };
   }
-  if (opts.session) {
-    return { ready: false, missing: 'device', reason: `a CUDA session did not start: ${firstLine(opts.session.error)}`, advice: ADVICE.device, ...base };
+  if (probe.session) {
+    return { ready: false, missing: 'device', reason: `a CUDA session did not start: ${firstLine(probe.session.error)}`, advice: ADVICE.device, ...base };
   }
   // Nothing missing, but only a session proves it works (checkCuda in providers.ts starts one).
   return { ready: false, reason: 'CUDA libraries found; no session tried yet', advice: 'Run `npm run setup:cuda` to try one.', ...base };
+}
+
+/**
+ * The file checks of this machine, or of `bindingDir` and `search` (the loader's folders and the
+ * usual install folders off its path) when given: the provider libraries beside onnxruntime's
+ * binding, the others on the loader path, each missing one also looked for in the hint folders.
+ */
+export function probeCuda(opts: { bindingDir?: string | null; search?: { dirs: string[]; hints: string[] } } = {}): CudaProbe {
+  const binding = opts.bindingDir === undefined ? ortBindingDir() : opts.bindingDir;
+  const { dirs, hints } = opts.search ?? { dirs: loaderDirs(), hints: hintDirs() };
+  const libraries = CUDA_LIBRARIES.map(({ name, part }): LibraryCheck => {
+    const found = part === 'provider' ? (binding && fs.existsSync(path.join(binding, name)) ? path.join(binding, name) : null) : findLibrary(name, dirs);
+    const elsewhere = found || part === 'provider' ? null : findLibrary(name, hints);
+    return { name, part, path: found, ...(elsewhere ? { elsewhere } : {}) };
+  });
+  const device = deviceInfo();
+  return { libraries, otherVersions: versionsOnPath(dirs), ...(device ? { device } : {}) };
 }
 
 function describeMissing(l: LibraryCheck): string {
@@ -112,18 +142,25 @@ function describeMissing(l: LibraryCheck): string {
 }
 
 /** A CUDA 13 runtime where 12 is needed is a common mix-up: name it. */
-function otherVersions(part: CudaPart, dirs: string[]): string {
+function otherVersions(part: CudaPart, found: string[]): string {
   if (part !== 'cuda-runtime' && part !== 'cudnn') return '';
   const stem = part === 'cudnn' ? 'libcudnn.so.' : 'libcudart.so.';
+  const wanted = part === 'cudnn' ? 'libcudnn.so.9' : 'libcudart.so.12';
+  const others = [...new Set(found.filter((f) => f.startsWith(stem) && f !== wanted && /^\d+$/.test(f.slice(stem.length))))];
+  return others.length > 0 ? `; found ${others.join(', ')}, but onnxruntime-node 1.30 needs ${part === 'cudnn' ? 'cuDNN 9' : 'CUDA 12'}` : '';
+}
+
+/** Every `libcudart.so.N` and `libcudnn.so.N` in the loader's folders. */
+function versionsOnPath(dirs: string[]): string[] {
   const found = new Set<string>();
   for (const dir of dirs) {
     try {
-      for (const f of fs.readdirSync(dir)) if (f.startsWith(stem) && /^\d+$/.test(f.slice(stem.length))) found.add(f);
+      for (const f of fs.readdirSync(dir)) if (/^lib(cudart|cudnn)\.so\.\d+$/.test(f)) found.add(f);
     } catch {
       // A folder on the path that does not exist is normal.
     }
   }
-  return found.size > 0 ? `; found ${[...found].join(', ')}, but onnxruntime-node 1.30 needs ${part === 'cudnn' ? 'cuDNN 9' : 'CUDA 12'}` : '';
+  return [...found];
 }
 
 /** GPU model and driver version from the driver's /proc files (no nvidia-smi needed). */

@@ -1,6 +1,6 @@
 /**
- * Messages between the runtime (main thread) and a session worker. One worker owns one ONNX
- * session; every request carries an id and gets exactly one reply with that id.
+ * Messages between the runtime (main thread) and a session worker, carried by the shared worker
+ * host (nodes/api/worker-host.ts: ids, replies, crashes, stop). One worker owns one ONNX session.
  */
 import type { ProviderName, TensorInfo } from '../../nodes/api/runtime.ts';
 
@@ -30,15 +30,6 @@ export interface RunRequest {
 }
 
 export type RequestBody = CreateRequest | RunRequest;
-export type Request = RequestBody & { id: number };
-
-/**
- * Messages without a reply. `exit`: release the session and end the thread from JavaScript: a
- * worker must never be terminated from outside while onnxruntime is inside a native call (the
- * binding then throws a C++ exception nobody catches, which aborts the whole process).
- * `crash-on-next-run` is a test hook: the next run ends the thread instead of replying.
- */
-export type Notice = { type: 'exit' } | { type: 'crash-on-next-run' };
 
 export interface Created {
   inputs: TensorInfo[];
@@ -53,14 +44,12 @@ export interface Created {
  */
 export type FailureKind = 'model' | 'provider' | 'input' | 'memory' | 'other';
 
-export interface WireError {
-  kind: FailureKind;
-  message: string;
+/** A reply: `created` for a create, `outputs` and `runMs` for a run. Failures arrive as WorkerRequestError with a FailureKind. */
+export interface SessionReply {
+  created?: Created;
+  outputs?: Record<string, WireOutput>;
+  runMs?: number;
 }
-
-export type Reply =
-  | { id: number; ok: true; created?: Created; outputs?: Record<string, WireOutput>; runMs?: number }
-  | { id: number; ok: false; error: WireError };
 
 /** Classifies onnxruntime's error messages (they carry no codes in the Node binding). */
 export function classifyError(message: string, stage: 'create' | 'run'): FailureKind {

@@ -3,38 +3,37 @@
  * cuda and webgpu are believed only after a session on them has started and run a tiny model in a
  * throwaway worker (a provider that fails, or even crashes, cannot take the server down).
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import type { ProviderName, ProviderStatus } from '../../nodes/api/runtime.ts';
-import { diagnoseCuda, PROVIDER_LIBRARIES, type CudaDiagnosis } from './cuda.ts';
-import { ortBindingDir } from './libraries.ts';
+import { diagnoseCuda, probeCuda, type CudaDiagnosis, type CudaProbe } from './cuda.ts';
 import { PROBE_INPUT, probeModel } from './probe-model.ts';
-import { WorkerHost } from './worker-host.ts';
+import { startSessionWorker } from './session-host.ts';
 
 /** Probes every provider; the result does not change while the process runs, so callers cache it. */
 export async function probeProviders(threads: number): Promise<ProviderStatus[]> {
   const cpuModel = os.cpus()[0]?.model.trim();
   const cpu: ProviderStatus = { name: 'cpu', available: true, reason: `${threads} thread${threads === 1 ? '' : 's'}${cpuModel ? ` on ${cpuModel}` : ''}` };
-  const [cuda, webgpu] = await Promise.all([probeCuda(threads), probeWebGpu(threads)]);
+  const [cuda, webgpu] = await Promise.all([cudaStatus(threads), probeWebGpu(threads)]);
   return [cuda, webgpu, cpu];
 }
 
-async function probeCuda(threads: number): Promise<ProviderStatus> {
+async function cudaStatus(threads: number): Promise<ProviderStatus> {
   const diagnosis = await checkCuda(threads);
   return { name: 'cuda', available: diagnosis.ready, reason: diagnosis.reason };
 }
 
 /**
  * The full CUDA diagnosis, with a real session when the provider library is there (the only proof
- * that driver, runtime and cuDNN fit together). Also used by `npm run setup:cuda`.
+ * that driver, runtime and cuDNN fit together). Also used by `npm run setup:cuda`. `probe` (the
+ * file checks) and `tryCuda` (starts a session: null when it ran, else its error) default to this
+ * machine's; tests pass their own.
  */
-export async function checkCuda(threads = 1): Promise<CudaDiagnosis> {
-  const binding = ortBindingDir();
+export async function checkCuda(threads = 1, opts: { probe?: CudaProbe; tryCuda?: () => Promise<string | null> } = {}): Promise<CudaDiagnosis> {
+  const probe = opts.probe ?? probeCuda();
   // Without the provider library a session cannot start: say so without spending a worker on it.
-  if (!binding || !PROVIDER_LIBRARIES.every((f) => fs.existsSync(path.join(binding, f)))) return diagnoseCuda({ bindingDir: binding });
-  const error = await tryProvider('cuda', threads);
-  return diagnoseCuda({ bindingDir: binding, session: error === null ? { ok: true } : { ok: false, error } });
+  if (probe.libraries.some((l) => l.part === 'provider' && !l.path)) return diagnoseCuda(probe);
+  const error = await (opts.tryCuda ?? (() => tryProvider('cuda', threads)))();
+  return diagnoseCuda({ ...probe, session: error === null ? { ok: true } : { ok: false, error } });
 }
 
 async function probeWebGpu(threads: number): Promise<ProviderStatus> {
@@ -52,11 +51,11 @@ export function shortWebGpuReason(message: string): string {
 
 /** Starts a session on `provider` and runs the probe model once; null when it worked. */
 async function tryProvider(provider: ProviderName, threads: number): Promise<string | null> {
-  const host = new WorkerHost(`${provider} probe`);
+  const host = startSessionWorker(`${provider} probe`);
   try {
     await host.request({ type: 'create', source: probeModel(), provider, threads });
     const data = new Float32Array(PROBE_INPUT.dims.reduce((a, b) => a * b, 1)).fill(1);
-    await host.request({ type: 'run', feeds: { [PROBE_INPUT.name]: { data, dims: [...PROBE_INPUT.dims] } } }, [data.buffer]);
+    await host.request({ type: 'run', feeds: { [PROBE_INPUT.name]: { data, dims: [...PROBE_INPUT.dims] } } }, { transfer: [data.buffer] });
     return null;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);

@@ -12,7 +12,7 @@ import { modelError, statModel, type ModelFile } from './model-file.ts';
 import type { Created } from './protocol.ts';
 import { probeProviders } from './providers.ts';
 import { Session, type SessionOwner } from './session.ts';
-import { DEFAULT_WORKER_HEAP_MB, WorkerHost, WorkerRequestError } from './worker-host.ts';
+import { DEFAULT_WORKER_HEAP_MB, startSessionWorker, WorkerRequestError, type SessionHost } from './session-host.ts';
 
 const log = createLogger('runtime');
 
@@ -162,7 +162,7 @@ class OrtRuntime implements StudioRuntime, SessionOwner {
 
   crashWorkerForTest(sessionId: string): void {
     const session = [...this.sessions.values()].find((s) => s.id === sessionId);
-    session?.worker?.crashOnNextRun();
+    session?.worker?.crashOnNextReplyForTest();
   }
 
   exhaustWorkerHeapForTest(sessionId: string): void {
@@ -175,7 +175,7 @@ class OrtRuntime implements StudioRuntime, SessionOwner {
     session.lastUsed = performance.now();
   }
 
-  async reopen(session: Session): Promise<WorkerHost> {
+  async reopen(session: Session): Promise<SessionHost> {
     const file = statModel(session.file);
     if (file.stamp !== session.key.slice(0, session.key.lastIndexOf('|'))) {
       throw new StudioError('INTERNAL', `${session.file} changed since it was loaded; load it again`);
@@ -222,8 +222,8 @@ class OrtRuntime implements StudioRuntime, SessionOwner {
     return session;
   }
 
-  private async openWorker(file: ModelFile, provider: ProviderName): Promise<{ host: WorkerHost; created: Created }> {
-    const host = new WorkerHost(`model ${path.basename(file.path)} (${provider})`, { heapMb: this.workerHeapMb, testHooks: this.testHooks });
+  private async openWorker(file: ModelFile, provider: ProviderName): Promise<{ host: SessionHost; created: Created }> {
+    const host = startSessionWorker(`model ${path.basename(file.path)} (${provider})`, { heapMb: this.workerHeapMb, testHooks: this.testHooks });
     try {
       const reply = await host.request({ type: 'create', source: file.path, provider, threads: this.threads });
       return { host, created: reply.created! };
@@ -237,7 +237,7 @@ class OrtRuntime implements StudioRuntime, SessionOwner {
   }
 
   /** A crashed worker takes its session with it; the next load() opens a fresh one. */
-  private watch(session: Session, host: WorkerHost): void {
+  private watch(session: Session, host: SessionHost): void {
     host.onCrash = (err) => {
       if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
       void session.close(err);

@@ -3,20 +3,13 @@
  * native call, so sessions live here and the main thread's event loop stays free. fp16 model
  * inputs and outputs are converted here (fp16.ts), so the main thread only ever sees Float32.
  *
- * Started by worker-host.ts; never imported by the main thread.
+ * Started by session-host.ts (the shared worker host); never imported by the main thread.
  */
-import { parentPort, type MessagePort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { TensorInfo } from '../../nodes/api/runtime.ts';
-import { lowerThreadPriority } from '../../nodes/api/thread-priority.ts';
+import { serveRequests } from '../../nodes/api/worker-host.ts';
 import { fromFloat16, toFloat16 } from './fp16.ts';
-import { classifyError, type Created, type FailureKind, type Notice, type Reply, type Request, type WireOutput, type WireTensor } from './protocol.ts';
-
-const port: MessagePort = parentPort ?? fail('session-worker.ts must run in a worker thread');
-
-// Model work yields the CPU to the server's event loop (this thread and the onnxruntime pool it
-// starts run below the main thread; see thread-priority.ts).
-lowerThreadPriority();
+import { classifyError, type Created, type FailureKind, type RequestBody, type SessionReply, type WireOutput } from './protocol.ts';
 
 // Errors reach the main thread as exceptions; onnxruntime's own stderr log would only duplicate them.
 ort.env.logLevel = 'error';
@@ -33,33 +26,20 @@ class KnownFailure extends Error {
 
 let session: ort.InferenceSession | undefined;
 let infos: Created | undefined;
-let crashOnNextRun = false;
-/** Requests are handled strictly one after another, and `exit` only after the last of them. */
-let chain: Promise<void> = Promise.resolve();
 
-port.on('message', (msg: Request | Notice) => {
-  if (msg.type === 'crash-on-next-run') {
-    crashOnNextRun = true;
-  } else if (msg.type === 'exit') {
-    chain = chain.then(() => session?.release()).finally(() => process.exit(0));
-  } else {
-    chain = chain.then(() => respond(msg));
-  }
+// Model work yields the CPU to the server's event loop: serveRequests lowers this thread's
+// priority, and the onnxruntime pool it starts inherits it (see thread-priority.ts). Requests are
+// handled strictly one after another, and stop() only after the last of them.
+serveRequests<RequestBody, SessionReply>(handle, {
+  sequential: true,
+  classify: (err, req) => {
+    const message = (err instanceof Error ? err.message : String(err)).trim();
+    return { kind: err instanceof KnownFailure ? err.kind : classifyError(message, req.type), message };
+  },
+  onExit: () => session?.release(),
 });
 
-async function respond(req: Request): Promise<void> {
-  try {
-    const { reply, transfer } = await handle(req);
-    if (crashOnNextRun && req.type === 'run') process.exit(70);
-    port.postMessage(reply, transfer);
-  } catch (err) {
-    const message = (err instanceof Error ? err.message : String(err)).trim();
-    const kind = err instanceof KnownFailure ? err.kind : classifyError(message, req.type === 'create' ? 'create' : 'run');
-    port.postMessage({ id: req.id, ok: false, error: { kind, message } } satisfies Reply);
-  }
-}
-
-async function handle(req: Request): Promise<{ reply: Reply; transfer: ArrayBuffer[] }> {
+async function handle(req: RequestBody): Promise<{ value: SessionReply; transfer: ArrayBuffer[] }> {
   switch (req.type) {
     case 'create': {
       const t0 = performance.now();
@@ -74,7 +54,7 @@ async function handle(req: Request): Promise<{ reply: Reply; transfer: ArrayBuff
       session = typeof req.source === 'string' ? await ort.InferenceSession.create(req.source, options) : await ort.InferenceSession.create(req.source, options);
       infos = { inputs: describe(session.inputMetadata, 'input'), outputs: describe(session.outputMetadata, 'output'), createMs: 0 };
       infos.createMs = performance.now() - t0;
-      return { reply: { id: req.id, ok: true, created: infos }, transfer: [] };
+      return { value: { created: infos }, transfer: [] };
     }
     case 'run': {
       if (!session || !infos) throw new KnownFailure('other', 'no session was created in this worker');
@@ -97,7 +77,7 @@ async function handle(req: Request): Promise<{ reply: Reply; transfer: ArrayBuff
         outputs[name] = { data, dims: [...value.dims] };
         transfer.push(data.buffer as ArrayBuffer);
       }
-      return { reply: { id: req.id, ok: true, outputs, runMs: performance.now() - t0 }, transfer };
+      return { value: { outputs, runMs: performance.now() - t0 }, transfer };
     }
   }
 }
@@ -117,8 +97,4 @@ function describe(meta: readonly ort.InferenceSession.ValueMetadata[], what: str
 /** An output that does not own its whole buffer cannot be transferred without taking more with it. */
 function copyIfShared(data: Float32Array): Float32Array {
   return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
-}
-
-function fail(message: string): never {
-  throw new Error(message);
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { InterruptedError, StudioError } from '../../nodes/api/errors.ts';
 import type { AnyTensorData, ModelSession, ProviderName, TensorData, TensorInfo } from '../../nodes/api/runtime.ts';
 import type { Created, WireTensor } from './protocol.ts';
-import { WorkerRequestError, type WorkerHost } from './worker-host.ts';
+import { WorkerRequestError, type SessionHost } from './session-host.ts';
 
 export interface SessionParts {
   id: string;
@@ -17,14 +17,14 @@ export interface SessionParts {
   provider: ProviderName;
   providerReport: string;
   estimatedBytes: number;
-  host: WorkerHost;
+  host: SessionHost;
   created: Created;
 }
 
 /** How the runtime hears about a session's life: use (for LRU order) and reopening after eviction. */
 export interface SessionOwner {
   touched(session: Session): void;
-  reopen(session: Session): Promise<WorkerHost>;
+  reopen(session: Session): Promise<SessionHost>;
 }
 
 type State = 'open' | 'evicted' | 'closed';
@@ -43,12 +43,12 @@ export class Session implements ModelSession {
   /** Runs queued or in flight; a busy session is never evicted. */
   busy = 0;
   private state: State = 'open';
-  private closedBecause: StudioError | undefined;
+  private closedBecause: Error | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     parts: SessionParts,
-    private host: WorkerHost | null,
+    private host: SessionHost | null,
     private readonly owner: SessionOwner,
   ) {
     ({ id: this.id, key: this.key, file: this.file, provider: this.provider, providerReport: this.providerReport } = parts);
@@ -62,7 +62,7 @@ export class Session implements ModelSession {
     return this.state === 'open';
   }
 
-  get worker(): WorkerHost | null {
+  get worker(): SessionHost | null {
     return this.host;
   }
 
@@ -96,7 +96,7 @@ export class Session implements ModelSession {
   }
 
   /** Closes the worker; `evict` keeps the handle usable (the next run reopens it). */
-  async close(how: 'evict' | 'release' | StudioError): Promise<void> {
+  async close(how: 'evict' | 'release' | Error): Promise<void> {
     if (this.state === 'closed') return;
     if (how === 'evict') this.state = 'evicted';
     else {
@@ -123,7 +123,7 @@ export class Session implements ModelSession {
       transfer.push(data.buffer as ArrayBuffer);
     }
     try {
-      const reply = await this.host.request({ type: 'run', feeds: wire }, transfer);
+      const reply = await this.host.request({ type: 'run', feeds: wire }, { transfer });
       return reply.outputs ?? {};
     } catch (err) {
       throw this.runError(err);

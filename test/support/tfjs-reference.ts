@@ -11,6 +11,13 @@ import type * as TF from '@tensorflow/tfjs';
 
 export type Tfjs = typeof TF;
 
+/**
+ * How closely the ONNX conversions of the shipped models match TF.js: the largest |ONNX − TF.js|
+ * over a whole output (values in 0..1). test/models/esrgan-parity.test.ts asserts it on every
+ * model; tools/tfjs-parity.ts checks it on larger crops; the README quotes it.
+ */
+export const ESRGAN_PARITY_TOLERANCE = 3e-6;
+
 export interface TfjsBackendInfo {
   readonly tf: Tfjs;
   readonly backend: string;

@@ -1,6 +1,7 @@
 /**
  * One read interface over the checkpoint formats users have: safetensors and PyTorch zip .ckpt.
  * The format is told from the content, not the extension, because downloads get renamed.
+ * The merged SUPIR-over-SDXL view is merge.ts's (it builds on this module, not the other way round).
  */
 import fs from 'node:fs';
 import { StudioError } from '../../../nodes/api/errors.ts';
@@ -97,5 +98,3 @@ function fromCkpt(ck: CkptFile): Checkpoint {
     close: () => ck.close(),
   };
 }
-
-export { mergeCheckpoints, type MergeOptions } from './merge.ts';

@@ -7,25 +7,10 @@
  */
 import { StudioError } from '../../../nodes/api/errors.ts';
 import type { Weights } from '../onnx/layers.ts';
+import type { ResBlockArch, TransformerArch } from './block-arch.ts';
 import { projectArch, type ProjectArch, type ZeroCrossAttnArch, type ZeroSftArch } from './zerosft.ts';
 
-export interface ResBlockArch {
-  prefix: string;
-  inChannels: number;
-  outChannels: number;
-  /** A 1×1 skip_connection conv when in ≠ out channels (else identity). */
-  skipConv: boolean;
-}
-
-export interface TransformerArch {
-  prefix: string;
-  /** inner_dim = heads · dimHead (proj_in's output size); equals the block's channels in SDXL. */
-  innerDim: number;
-  depth: number;
-  heads: number;
-  dimHead: number;
-  contextDim: number;
-}
+export type { ResBlockArch, TransformerArch };
 
 export type InputBlockArch =
   | { kind: 'conv'; prefix: string; outChannels: number }

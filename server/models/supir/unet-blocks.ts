@@ -7,7 +7,7 @@
  */
 import type { GraphBuilder, Value } from '../onnx/builder.ts';
 import { attention, conv2d, fromTokens, gelu, groupNorm, layerNorm, linear, silu, toTokens, type Weights } from '../onnx/layers.ts';
-import type { ResBlockArch, TransformerArch } from './unet-arch.ts';
+import type { ResBlockArch, TransformerArch } from './block-arch.ts';
 
 /**
  * sgm `timestep_embedding(t, dim)` for every integer t in [0, count): [cos(t·f_k) | sin(t·f_k)]
@@ -35,7 +35,8 @@ export function timestepTable(dim: number, count = 1000): Float32Array {
 /** time_embed(timestep_embedding(t)) + label_emb(y): the [B, 4·model_channels] block input. */
 export function embedding(g: GraphBuilder, w: Weights, prefix: string, t: Value, y: Value | null, modelChannels: number, count = 1000): Value {
   const table = g.constant(timestepTable(modelChannels, count), [count, modelChannels]);
-  const temb = g.op('Gather', [table, t], { axis: 0 });
+  // The sinusoidal table stays float32 (as the official timestep_embedding); the MLP may not.
+  const temb = g.keepFloat32(() => g.op('Gather', [table, t], { axis: 0 }));
   const mlp = (p: string, x: Value): Value => linear(g, w, `${p}.2`, silu(g, linear(g, w, `${p}.0`, x)));
   const emb = mlp(`${prefix}.time_embed`, temb);
   return y === null ? emb : g.op('Add', [emb, mlp(`${prefix}.label_emb.0`, y)]);
