@@ -7,7 +7,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { keepsFloat32 } from '../server/models/onnx/export.ts';
 import { convertToPack } from '../server/models/pack/convert.ts';
 import { officialKeys, SDXL } from '../server/models/supir/official-layout.ts';
 import { TINY_COMPILE_OPTIONS, writeTinyCheckpoints } from '../server/models/pack/tiny.ts';
@@ -56,7 +55,8 @@ export async function measureConvert(log: (line: string) => void): Promise<void>
     const n = dims.reduce((a, d) => a * d, 1);
     largest = Math.max(largest, n);
     if (n * 4 < EXTERNAL) inline32 += n * 4;
-    const stored = keepsFloat32(key, n) ? n * 4 : n * 2;
+    // In an fp16 pack only LayerNorm weights (the transformer blocks' norm1..3) stay float32 (half.ts).
+    const stored = /\.norm[123]\./.test(key) ? n * 4 : n * 2;
     if (stored < EXTERNAL) inline16 += stored;
   }
   // SDXL checkpoints store float16: the read buffer is half the float32 one.

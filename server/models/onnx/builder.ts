@@ -38,8 +38,13 @@ export const OP_TYPES = [
   'Identity', 'Cast', 'Transpose', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Expand', 'Tile',
   'Concat', 'Split', 'Slice', 'Gather', 'Shape', 'ConstantOfShape', 'Range', 'Pad',
   'DepthToSpace', 'SpaceToDepth', 'Resize',
+  // onnxruntime's contrib ops (domain com.microsoft, version 1): CPU and CUDA kernels.
+  'MultiHeadAttention',
 ] as const;
 export type OpType = (typeof OP_TYPES)[number];
+
+/** Ops outside the standard ONNX domain, and theirs. */
+const OP_DOMAINS: Partial<Record<OpType, string>> = { MultiHeadAttention: 'com.microsoft' };
 
 export interface Value {
   readonly name: string;
@@ -65,6 +70,7 @@ export class GraphBuilder {
   private readonly byHash = new Map<string, string>();
   private readonly used = new Set<string>();
   private readonly prefixes: string[] = [];
+  private float32Depth = 0;
   private counter = 0;
 
   constructor(opts: GraphBuilderOptions) {
@@ -169,7 +175,8 @@ export class GraphBuilder {
     const outs = Array.from({ length: outputs }, (_, i) => (outputs === 1 ? nodeName : `${nodeName}:${i}`));
     if (outputs !== 1) this.used.add(nodeName); // reserve the base so `name:0` cannot repeat
     for (const o of outs) this.claim(o);
-    this.nodes.push(Object.freeze({ name: nodeName, opType: type, inputs: inputNames, outputs: outs, attrs: { ...attrs } }));
+    const domain = OP_DOMAINS[type];
+    this.nodes.push(Object.freeze({ name: nodeName, opType: type, ...(domain ? { domain } : {}), ...(this.float32Depth > 0 ? { float32: true } : {}), inputs: inputNames, outputs: outs, attrs: { ...attrs } }));
     return outs.map((name) => ({ name }));
   }
 
@@ -180,6 +187,19 @@ export class GraphBuilder {
       return fn();
     } finally {
       this.prefixes.pop();
+    }
+  }
+
+  /**
+   * Runs `fn` with every op it adds marked to compute in float32 even in a half-precision model
+   * (half.ts): for values float16 cannot hold (token ids) or sums it would lose.
+   */
+  keepFloat32<T>(fn: () => T): T {
+    this.float32Depth++;
+    try {
+      return fn();
+    } finally {
+      this.float32Depth--;
     }
   }
 

@@ -1,8 +1,8 @@
 /**
- * Writes a model to disk the way large networks need: weights of float32 optionally stored as
- * float16 (each followed by a Cast back to float32, so every op still computes in float32 and
- * onnxruntime folds the casts at load), and tensors above a size written to `<file>.data` beside
- * the model (ONNX external data), so no single protobuf approaches the 2 GB limit.
+ * Writes a model to disk the way large networks need: optionally in half precision (half.ts:
+ * float16 weights and float16 compute, float32 where the numerics need it), and tensors above a
+ * size written to `<file>.data` beside the model (ONNX external data), so no single protobuf
+ * approaches the 2 GB limit.
  *
  * Weights stream: an external tensor is read (lazy ones from their checkpoint), converted,
  * written and dropped before the next is read, so the memory a model takes to write is its
@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { toFloat16 } from '../../runtime/fp16.ts';
+import { toHalfPrecision } from './half.ts';
 import {
   bytesOf,
   DTYPE_BYTES,
@@ -26,20 +26,15 @@ import {
 } from './proto.ts';
 
 export interface WriteOptions {
-  /** Store float32 weights as float16, except those `keep` names (norms, small tensors by default). */
-  fp16?: boolean | ((name: string, size: number) => boolean);
+  /** Rewrite the model to compute in float16 (see half.ts); its interface stays float32. */
+  fp16?: boolean;
   /** Tensors of at least this many bytes go to the external data file (default 1 MiB); Infinity keeps all inside. */
   externalThreshold?: number;
 }
 
-/** Norm parameters and tensors under 1024 values keep float32: no saving there, and precision matters. */
-export function keepsFloat32(name: string, size: number): boolean {
-  return size < 1024 || /(^|\.)(norm\w*|ln_\w+|layer_norm\w*|final_layer_norm)\./.test(`${name}.`);
-}
-
 /** Writes `file` (and `file.data` when any tensor is external); returns the files written. */
 export async function writeModel(model: ModelRecord, file: string, opts: WriteOptions = {}): Promise<{ files: string[]; bytes: number }> {
-  const record = opts.fp16 ? withFp16Weights(model, typeof opts.fp16 === 'function' ? opts.fp16 : keepsFloat32) : model;
+  const record = opts.fp16 ? toHalfPrecision(model) : model;
   const threshold = opts.externalThreshold ?? 1024 * 1024;
   const dataFile = `${file}.data`;
   const location = path.basename(dataFile);
@@ -86,30 +81,4 @@ export async function writeModel(model: ModelRecord, file: string, opts: WriteOp
   fs.writeFileSync(tmp, encoded);
   fs.renameSync(tmp, file);
   return { files, bytes: encoded.byteLength + offset };
-}
-
-function withFp16Weights(model: ModelRecord, keep: (name: string, size: number) => boolean): ModelRecord {
-  const initializers: TensorRecord[] = [];
-  const casts: NodeRecord[] = [];
-  for (const t of model.initializers) {
-    if (t.dtype !== 'float32' || keep(t.name, elementCount(t.dims))) {
-      initializers.push(t);
-      continue;
-    }
-    // The Cast takes the weight's own name, so every consumer stays untouched.
-    initializers.push({ name: `${t.name}.fp16`, dtype: 'float16', dims: t.dims, data: halved(t) });
-    casts.push({ name: `${t.name}.cast`, opType: 'Cast', inputs: [`${t.name}.fp16`], outputs: [t.name], attrs: { to: 1 } });
-  }
-  return { ...model, initializers, nodes: [...casts, ...model.nodes] };
-}
-
-/** The float16 copy of a float32 weight, made only when the writer reads it (one at a time). */
-function halved(t: TensorRecord): LazyTensorData {
-  const data = t.data;
-  return {
-    lazy: true,
-    dtype: 'float16',
-    dims: t.dims,
-    read: async () => toFloat16((await resolveTensorData(data, `initializer '${t.name}'`)) as Float32Array),
-  };
 }

@@ -135,6 +135,10 @@ export interface TensorRecord {
 export interface NodeRecord {
   readonly name: string;
   readonly opType: string;
+  /** The operator set's domain; absent for the standard ONNX ops. */
+  readonly domain?: string;
+  /** Computes in float32 in a half-precision model too (not serialised; see half.ts). */
+  readonly float32?: boolean;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   readonly attrs: Readonly<Record<string, AttrValue>>;
@@ -196,6 +200,7 @@ export function encodeModel(model: ModelRecord, external?: (t: TensorRecord) => 
     node: model.nodes.map((n) => ({
       name: n.name,
       opType: n.opType,
+      ...(n.domain ? { domain: n.domain } : {}),
       input: [...n.inputs],
       output: [...n.outputs],
       attribute: Object.entries(n.attrs).map(([k, v]) => encodeAttr(k, v)),
@@ -204,7 +209,7 @@ export function encodeModel(model: ModelRecord, external?: (t: TensorRecord) => 
   const proto = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     producerName: model.producer,
-    opsetImport: [{ domain: '', version: model.opset }],
+    opsetImport: [{ domain: '', version: model.opset }, ...[...new Set(model.nodes.flatMap((n) => (n.domain ? [n.domain] : [])))].map((domain) => ({ domain, version: 1 }))],
     graph,
   });
   return onnx.ModelProto.encode(proto).finish();

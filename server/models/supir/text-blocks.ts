@@ -13,39 +13,33 @@ import type { GraphBuilder, Value } from '../onnx/builder.ts';
 import { attention, gelu, layerNorm, linear, param, quickGelu, type Weights } from '../onnx/layers.ts';
 
 /**
- * The only mask either tower uses: additive, 0 on and below the diagonal and float32's lowest
- * value above it (HF's finfo.min; open_clip's -inf gives the same softmax). There is no padding
- * mask, so positions after the eot attend to the padding and their states are part of crossattn.
+ * x + out_proj(causal attention(q, k, v)), heads split contiguously, q scaled by head_dim^-½. The
+ * causal mask is the only one either tower uses (HF's finfo.min above the diagonal, open_clip's
+ * -inf: the same softmax); there is no padding mask, so positions after the eot attend to the
+ * padding and their states are part of crossattn.
  */
-export function causalMask(g: GraphBuilder, n: number): Value {
-  const mask = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) mask.fill(-3.4028234663852886e38, i * n + i + 1, (i + 1) * n);
-  return g.constant(mask, [n, n]);
-}
-
-/** x + out_proj(attention(q, k, v)), heads split contiguously, q scaled by head_dim^-½. */
-function attentionResidual(g: GraphBuilder, w: Weights, outProj: string, x: Value, qkv: [Value, Value, Value], width: number, heads: number, mask: Value): Value {
+function attentionResidual(g: GraphBuilder, w: Weights, outProj: string, x: Value, qkv: [Value, Value, Value], width: number, heads: number): Value {
   const [q, k, v] = qkv;
-  return g.op('Add', [x, linear(g, w, outProj, attention(g, q, k, v, heads, width / heads, mask))]);
+  return g.op('Add', [x, linear(g, w, outProj, attention(g, q, k, v, heads, width / heads, { causal: true }))]);
 }
 
 /** One HF CLIPEncoderLayer (`p` = `...encoder.layers.i`). */
-export function hfClipLayer(g: GraphBuilder, w: Weights, p: string, x: Value, width: number, heads: number, mask: Value): Value {
+export function hfClipLayer(g: GraphBuilder, w: Weights, p: string, x: Value, width: number, heads: number): Value {
   const h = layerNorm(g, w, `${p}.layer_norm1`, x);
   const qkv: [Value, Value, Value] = [linear(g, w, `${p}.self_attn.q_proj`, h), linear(g, w, `${p}.self_attn.k_proj`, h), linear(g, w, `${p}.self_attn.v_proj`, h)];
-  const a = attentionResidual(g, w, `${p}.self_attn.out_proj`, x, qkv, width, heads, mask);
+  const a = attentionResidual(g, w, `${p}.self_attn.out_proj`, x, qkv, width, heads);
   const m = linear(g, w, `${p}.mlp.fc2`, quickGelu(g, linear(g, w, `${p}.mlp.fc1`, layerNorm(g, w, `${p}.layer_norm2`, a))));
   return g.op('Add', [a, m]);
 }
 
 /** One OpenCLIP ResidualAttentionBlock (`p` = `...transformer.resblocks.i`). */
-export function openClipResblock(g: GraphBuilder, w: Weights, p: string, x: Value, width: number, heads: number, mask: Value): Value {
+export function openClipResblock(g: GraphBuilder, w: Weights, p: string, x: Value, width: number, heads: number): Value {
   const h = layerNorm(g, w, `${p}.ln_1`, x);
   const inW = param(g, w, `${p}.attn.in_proj_weight`, [3 * width, width]);
   const inB = param(g, w, `${p}.attn.in_proj_bias`, [3 * width]);
   const fused = g.op('Add', [g.op('MatMul', [h, g.op('Transpose', [inW], { perm: [1, 0] })]), inB]);
   const [q, k, v] = g.opMulti('Split', [fused, g.int64s([width, width, width])], 3, { axis: -1 }) as [Value, Value, Value];
-  const a = attentionResidual(g, w, `${p}.attn.out_proj`, x, [q, k, v], width, heads, mask);
+  const a = attentionResidual(g, w, `${p}.attn.out_proj`, x, [q, k, v], width, heads);
   const m = linear(g, w, `${p}.mlp.c_proj`, gelu(g, linear(g, w, `${p}.mlp.c_fc`, layerNorm(g, w, `${p}.ln_2`, a))));
   return g.op('Add', [a, m]);
 }
@@ -62,11 +56,14 @@ export function embed(g: GraphBuilder, tokenEmbedding: Value, positions: Value, 
  * op outside the builder's checked set. Ties are broken by weighting each maximum by T − t.
  */
 export function eotRows(g: GraphBuilder, ids: Value, hidden: Value, context: number): Value {
-  const f = g.op('Cast', [ids], { to: 1 }); // ids < 2^24, exact in float32
-  const isMax = g.op('Cast', [g.op('Equal', [f, g.op('ReduceMax', [f], { axes: [1], keepdims: 1 })])], { to: 1 });
-  const firstWins = g.constant(Float32Array.from({ length: context }, (_, t) => context - t), [context]);
-  const weighted = g.op('Mul', [isMax, firstWins]);
-  const oneHot = g.op('Cast', [g.op('Equal', [weighted, g.op('ReduceMax', [weighted], { axes: [1], keepdims: 1 })])], { to: 1 });
-  const picked = g.op('MatMul', [g.op('Unsqueeze', [oneHot, g.int64s([1])]), hidden]);
-  return g.op('Squeeze', [picked, g.int64s([1])]);
+  // Token ids up to 49407 are exact in float32, not in float16: the search stays float32 in fp16 packs.
+  return g.keepFloat32(() => {
+    const f = g.op('Cast', [ids], { to: 1 }); // ids < 2^24, exact in float32
+    const isMax = g.op('Cast', [g.op('Equal', [f, g.op('ReduceMax', [f], { axes: [1], keepdims: 1 })])], { to: 1 });
+    const firstWins = g.constant(Float32Array.from({ length: context }, (_, t) => context - t), [context]);
+    const weighted = g.op('Mul', [isMax, firstWins]);
+    const oneHot = g.op('Cast', [g.op('Equal', [weighted, g.op('ReduceMax', [weighted], { axes: [1], keepdims: 1 })])], { to: 1 });
+    const picked = g.op('MatMul', [g.op('Unsqueeze', [oneHot, g.int64s([1])]), hidden]);
+    return g.op('Squeeze', [picked, g.int64s([1])]);
+  });
 }

@@ -17,7 +17,7 @@
 import { StudioError } from '../../../nodes/api/errors.ts';
 import { GraphBuilder, type Value } from '../onnx/builder.ts';
 import { layerNorm, param, type Weights } from '../onnx/layers.ts';
-import { causalMask, embed, eotRows, hfClipLayer, openClipResblock } from './text-blocks.ts';
+import { embed, eotRows, hfClipLayer, openClipResblock } from './text-blocks.ts';
 
 /** Key prefixes in an SDXL checkpoint (and in SUPIR's, which embeds the SDXL conditioner). */
 export const CLIP_L_PREFIX = 'conditioner.embedders.0.transformer.text_model';
@@ -102,9 +102,8 @@ export function compileClipL(w: Weights, opts: TextEncoderOptions = {}): Compile
   const p = c.prefix;
   const tokens = param(g, w, `${p}.embeddings.token_embedding.weight`, [c.vocab, c.width]);
   let x = embed(g, tokens, param(g, w, `${p}.embeddings.position_embedding.weight`, [c.context, c.width]), ids);
-  const mask = causalMask(g, c.context);
   // hidden_states[layers − 1] is the output of layer layers − 2: the last layer never runs.
-  for (let i = 0; i < c.layers - 1; i++) x = hfClipLayer(g, w, `${p}.encoder.layers.${i}`, x, c.width, c.heads, mask);
+  for (let i = 0; i < c.layers - 1; i++) x = hfClipLayer(g, w, `${p}.encoder.layers.${i}`, x, c.width, c.heads);
   g.output(x, 'hidden', 'float32', ['batch', c.context, c.width]);
   return compiled(c, g);
 }
@@ -116,10 +115,9 @@ export function compileBigG(w: Weights, opts: TextEncoderOptions = {}): Compiled
   const p = c.prefix;
   const tokens = param(g, w, `${p}.token_embedding.weight`, [c.vocab, c.width]);
   let x = embed(g, tokens, param(g, w, `${p}.positional_embedding`, [c.context, c.width]), ids);
-  const mask = causalMask(g, c.context);
   for (let i = 0; i < c.layers; i++) {
     if (i === c.layers - 1) g.output(x, 'hidden', 'float32', ['batch', c.context, c.width]);
-    x = openClipResblock(g, w, `${p}.transformer.resblocks.${i}`, x, c.width, c.heads, mask);
+    x = openClipResblock(g, w, `${p}.transformer.resblocks.${i}`, x, c.width, c.heads);
   }
   // ln_final is per position, so normalising only the picked rows gives the same values.
   const eot = layerNorm(g, w, `${p}.ln_final`, eotRows(g, ids, x, c.context));
