@@ -8,7 +8,8 @@ export const SOCKET_TYPES = [
   'IMAGE',
   'LATENT',
   'CONDITIONING',
-  'MODEL',
+  'SUPIR_MODEL',
+  'UPSCALE_MODEL',
   'TILE_PLAN',
   'STRING',
   'INT',
@@ -60,7 +61,10 @@ export interface SocketValueMap {
   IMAGE: ImageTensor;
   LATENT: LatentTensor;
   CONDITIONING: Conditioning;
-  MODEL: ModelHandle;
+  /** A SUPIR model pack (Load SUPIR Model): what the SUPIR nodes take. */
+  SUPIR_MODEL: ModelHandle;
+  /** A super-resolution model (Load Upscale Model): what Upscale Image takes. */
+  UPSCALE_MODEL: ModelHandle;
   TILE_PLAN: TilePlan;
   STRING: string;
   INT: number;
@@ -73,7 +77,8 @@ export const SOCKET_COLOURS: Record<SocketType, string> = {
   IMAGE: '#64b5f6',
   LATENT: '#ff9cf9',
   CONDITIONING: '#ffa931',
-  MODEL: '#b39ddb',
+  SUPIR_MODEL: '#b39ddb',
+  UPSCALE_MODEL: '#ffd54f',
   TILE_PLAN: '#4db6ac',
   STRING: '#81c784',
   INT: '#29b6f6',

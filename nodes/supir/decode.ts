@@ -1,6 +1,7 @@
 import { defineNode } from '../api/define.ts';
 import { InputError } from '../api/errors.ts';
 import { boolean } from '../api/widgets.ts';
+import { LATENT_CHANNELS } from './lib/pack-contract.ts';
 import { modelToImage, packOf, packVae } from './lib/pack-session.ts';
 import { tileGrid, vaeTileWidget } from './lib/vae-tiles.ts';
 
@@ -15,7 +16,7 @@ export default defineNode({
   category: 'supir',
   description:
     'Decodes a SUPIR latent with the SDXL VAE decoder. Unclamped by default, as the official pipeline hands the raw values to the colour fix; saving clamps to 0..1.',
-  inputs: { model: { type: 'MODEL' }, latent: { type: 'LATENT' } },
+  inputs: { model: { type: 'SUPIR_MODEL' }, latent: { type: 'LATENT' } },
   widgets: {
     clamp: boolean({ default: false, description: 'Clamp to 0..1 (leave off before SUPIR Colour Fix for parity with the official code).' }),
     tile_size: vaeTileWidget(),
@@ -23,7 +24,7 @@ export default defineNode({
   outputs: { image: 'IMAGE' },
   async execute({ model, latent, clamp, tile_size }, ctx) {
     const manifest = packOf(model);
-    if (latent.c !== 4) throw new InputError('latent', `the SDXL VAE decodes 4-channel latents, this one has ${latent.c}`);
+    if (latent.c !== LATENT_CHANNELS) throw new InputError('latent', `the SDXL VAE decodes ${LATENT_CHANNELS}-channel latents, this one has ${latent.c}`);
     // An unscaled latent (straight from a VAE encoder) is brought into the sampler's space first.
     const scale = latent.scaled ? 1 : manifest.scale_factor;
     const data = scale === 1 ? latent.data : latent.data.map((v) => v * scale);

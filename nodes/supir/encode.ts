@@ -1,5 +1,6 @@
 import { defineNode } from '../api/define.ts';
 import { seed } from '../api/widgets.ts';
+import { COMPONENT } from './lib/pack-contract.ts';
 import { imageToModel, latentDownscale, lazyRunner, packOf } from './lib/pack-session.ts';
 import { SupirVae, type VaeRunner } from './lib/vae-pipeline.ts';
 import { tileGrid, tiledRunner, vaeTileWidget } from './lib/vae-tiles.ts';
@@ -15,7 +16,7 @@ export default defineNode({
   category: 'supir',
   description:
     'Encodes an image with the SDXL VAE encoder into a scaled latent, sampling the posterior with the seed as SUPIR does (fed the stage-1 image, it gives the restoration-guidance target).',
-  inputs: { model: { type: 'MODEL' }, image: { type: 'IMAGE' } },
+  inputs: { model: { type: 'SUPIR_MODEL' }, image: { type: 'IMAGE' } },
   widgets: { seed: seed({ default: 1234, description: 'Seeds the posterior sample (mean + std · noise).' }), tile_size: vaeTileWidget() },
   outputs: { latent: 'LATENT' },
   async execute({ model, image, seed: s, tile_size }, ctx) {
@@ -23,11 +24,11 @@ export default defineNode({
     // The noise must match the latent's shape, known only once the encoder has run: the runner
     // keeps its one result so that posterior() and encode() share a single encoder pass.
     const grid = tileGrid(tile_size, 'encoder', 8, (done, total) => ctx.progress(done, total));
-    const encoder = tiledRunner(lazyRunner(ctx.env, model, 'vae_encoder', manifest), grid);
+    const encoder = tiledRunner(lazyRunner(ctx.env, model, COMPONENT.vaeEncoder, manifest), grid);
     let result: ReturnType<VaeRunner['run']> | undefined;
     const once: VaeRunner = { run: (feeds, opts) => (result ??= encoder.run(feeds, opts)) };
     const vae = new SupirVae(
-      { encoder: once, denoiseEncoder: lazyRunner(ctx.env, model, 'vae_denoise_encoder', manifest), decoder: lazyRunner(ctx.env, model, 'vae_decoder', manifest) },
+      { encoder: once, denoiseEncoder: lazyRunner(ctx.env, model, COMPONENT.vaeDenoiseEncoder, manifest), decoder: lazyRunner(ctx.env, model, COMPONENT.vaeDecoder, manifest) },
       manifest.scale_factor,
     );
     const x = imageToModel(image);

@@ -7,7 +7,7 @@ import type { NodeEnv } from '../api/env.ts';
 import { InputError, StudioError } from '../api/errors.ts';
 import { combo } from '../api/widgets.ts';
 import { MANIFEST_FILE, readPack } from './lib/pack-manifest.ts';
-import { SUPIR_COMPONENTS, SUPIR_MODEL_KIND } from './lib/pack-session.ts';
+import { SUPIR_COMPONENTS, SUPIR_MODEL_KIND } from './lib/pack-contract.ts';
 
 export const DEFAULT_SUPIR_PACK = 'SUPIR-v0Q';
 export const PROVIDER_CHOICES = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
@@ -55,7 +55,7 @@ export default defineNode({
     pack: combo({ options: listPacks, default: DEFAULT_SUPIR_PACK, description: 'A folder of the models folder holding manifest.json.' }),
     provider: combo({ options: PROVIDER_CHOICES, default: 'auto', description: 'auto tries CUDA, then WebGPU, then the CPU.' }),
   },
-  outputs: { model: 'MODEL' },
+  outputs: { model: 'SUPIR_MODEL' },
   fingerprint({ pack }, env) {
     // The manifest records every component's sha256, so its own hash stands for the whole pack.
     try {

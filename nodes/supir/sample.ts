@@ -8,16 +8,13 @@ import { shapeOf, type LatentTensor } from '../api/tensor.ts';
 import { boolean, combo, float, int, seed } from '../api/widgets.ts';
 import { denoise, type DenoiserCond } from './lib/denoiser.ts';
 import { latent2rgb } from './lib/latent-preview.ts';
+import { COMPONENT, DENOISER_LATENT_MULTIPLE as LATENT_MULTIPLE, LATENT_CHANNELS, SDXL_VAE_SCALE, SUPIR_MODEL_KIND, SUPIR_PACK } from './lib/pack-contract.ts';
 import type { BatchedDenoiser, StepCallback } from './lib/sampler.ts';
 import { batchedControl, batchedText, sessionDenoiserStep, tileConds } from './lib/sampler-cond.ts';
 import { latentWindows, tiledDenoiser } from './lib/sampler-tiles.ts';
 import { PRESET_NAMES, withPreset } from './lib/sampler-presets.ts';
 import { runSampler, SAMPLERS } from './lib/sampler-run.ts';
 
-/** The denoiser_step graph downsamples the latent twice (SDXL's three UNet levels). */
-const LATENT_MULTIPLE = 4;
-/** SDXL's VAE latent (and GLVControl's hint input) has 4 channels. */
-const LATENT_CHANNELS = 4;
 /** At most this many previews per second: each one is encoded and sent to every editor. */
 const PREVIEW_INTERVAL_MS = 100;
 
@@ -41,7 +38,7 @@ export default defineNode({
   category: 'supir',
   description: 'Restores a latent with the SUPIR diffusion model, guided by the stage-1 latent and the prompts.',
   inputs: {
-    model: { type: 'MODEL' },
+    model: { type: 'SUPIR_MODEL' },
     positive: { type: 'CONDITIONING' },
     negative: { type: 'CONDITIONING' },
     control: { type: 'LATENT', description: 'The stage-1 latent (_z): what GLVControl sees.' },
@@ -69,14 +66,14 @@ export default defineNode({
   async execute(widgets, ctx) {
     const args = withPreset(widgets, widgets.preset);
     const { model, control } = args;
-    if (model.kind !== 'supir') throw new InputError('model', `expects a SUPIR model, got a ${model.kind} model`);
+    if (model.kind !== SUPIR_MODEL_KIND) throw new InputError('model', `expects a SUPIR model, got a ${model.kind} model`);
     const xCenter = checkLatents(control, args.x_center, args.tile_size);
     const { n, c, h, w } = control;
     const text = batchedText(args.negative, args.positive, n);
     const full: DenoiserCond = { ...text, control: batchedControl(control.data, [n, c, h, w]) };
     const provider = model.provider as ProviderChoice | undefined;
     const session = await requireRuntime(ctx.env)
-      .load(path.join(model.id, 'denoiser_step.onnx'), provider ? { provider } : {})
+      .load(path.join(model.id, SUPIR_PACK[COMPONENT.denoiserStep].file), provider ? { provider } : {})
       .catch((err: unknown) => {
         // A pack without a usable denoiser_step is the model input's fault, not this node's.
         throw err instanceof StudioError && (err.code === 'NOT_FOUND' || err.code === 'BAD_INPUT') ? new InputError('model', err.message, err.code) : err;
@@ -109,7 +106,7 @@ export default defineNode({
  * which becomes the window) must be a multiple of LATENT_MULTIPLE, as with the official sampler.
  */
 function checkLatents(control: LatentTensor, xCenter: LatentTensor | undefined, tile: number): Float32Array {
-  if (!control.scaled) throw new InputError('control', 'expects a scaled latent (×0.13025), as the SUPIR encode nodes give');
+  if (!control.scaled) throw new InputError('control', `expects a scaled latent (×${SDXL_VAE_SCALE}), as the SUPIR encode nodes give`);
   if (control.c !== LATENT_CHANNELS) throw new InputError('control', `has ${control.c} channels; an SDXL latent has ${LATENT_CHANNELS}`);
   const windowSide = (side: number): number => (tile > 0 ? Math.min(tile, side) : side);
   if (windowSide(control.h) % LATENT_MULTIPLE || windowSide(control.w) % LATENT_MULTIPLE) {
@@ -117,7 +114,7 @@ function checkLatents(control: LatentTensor, xCenter: LatentTensor | undefined, 
     throw new InputError('control', `is ${control.w}x${control.h} cells; the model needs ${what} in multiples of ${LATENT_MULTIPLE} cells (images in multiples of ${LATENT_MULTIPLE * control.downscale} px)`);
   }
   if (!xCenter) return control.data;
-  if (!xCenter.scaled) throw new InputError('x_center', 'expects a scaled latent (×0.13025)');
+  if (!xCenter.scaled) throw new InputError('x_center', `expects a scaled latent (×${SDXL_VAE_SCALE})`);
   if (shapeOf(xCenter) !== shapeOf(control)) throw new InputError('x_center', `is ${shapeOf(xCenter)}, the control latent is ${shapeOf(control)}`);
   return xCenter.data;
 }

@@ -14,7 +14,7 @@ export default defineNode({
   category: 'supir',
   description:
     "Removes degradations with SUPIR's denoise encoder. Outputs the stage-1 image (the colour-fix reference, unclamped) and the control latent for the sampler. Image sides must be multiples of 64 (use SUPIR Resize).",
-  inputs: { model: { type: 'MODEL' }, image: { type: 'IMAGE' } },
+  inputs: { model: { type: 'SUPIR_MODEL' }, image: { type: 'IMAGE' } },
   widgets: { tile_size: vaeTileWidget() },
   outputs: { image: 'IMAGE', control: 'LATENT' },
   async execute({ model, image, tile_size }, ctx) {

@@ -1,9 +1,9 @@
 import { defineNode } from '../api/define.ts';
 import { StudioError } from '../api/errors.ts';
-import type { TensorData } from '../api/runtime.ts';
 import type { Conditioning } from '../api/sockets.ts';
 import { boolean, combo, string } from '../api/widgets.ts';
 import { parseCaptionList } from '../caption/captions.ts';
+import { COMPONENT, componentOutput, type ComponentFeeds } from './lib/pack-contract.ts';
 import type { PackManifest } from './lib/pack-manifest.ts';
 import { openComponent, packOf, packTokenizer } from './lib/pack-session.ts';
 import { SDXL_SIZE_OUTDIM, SUPIR_SIZE_CONDITION } from './lib/size-embedding.ts';
@@ -28,12 +28,6 @@ export function sizeOutdim(manifest: PackManifest): number {
   return outdim;
 }
 
-function output(outs: Record<string, TensorData>, name: string, component: string): TensorData {
-  const t = outs[name];
-  if (!t) throw new StudioError('INTERNAL', `${component} returned no '${name}' (got ${Object.keys(outs).join(', ')})`);
-  return t;
-}
-
 /**
  * SUPIR's prepare_condition: positive = caption + a_prompt, negative = n_prompt, both through
  * CLIP-L and OpenCLIP bigG, crossattn = both penultimate states side by side, vector = bigG pooled
@@ -47,7 +41,7 @@ export default defineNode({
   description:
     "SDXL text conditioning as SUPIR builds it: positive = caption + a_prompt, negative = n_prompt; with tile_captions linked, one positive per sampler tile. Each text is cut at 75 tokens (about 50-60 words), as in the official code, with a warning; long_prompts encodes longer texts in 75-token chunks instead.",
   inputs: {
-    model: { type: 'MODEL' },
+    model: { type: 'SUPIR_MODEL' },
     tile_captions: {
       type: 'STRING',
       optional: true,
@@ -79,11 +73,13 @@ export default defineNode({
     const rows = texts.length * ids.chunks;
     const dims = [rows, ids.clipL.length / rows];
     const opts = { signal: ctx.signal };
-    const clipL = output(await (await openComponent(ctx.env, model, 'clip_l', manifest)).run({ ids: { data: ids.clipL, dims } }, opts), 'hidden', 'clip_l');
+    const clipLFeeds: ComponentFeeds<typeof COMPONENT.clipL> = { ids: { data: ids.clipL, dims } };
+    const clipL = componentOutput(COMPONENT.clipL, await (await openComponent(ctx.env, model, COMPONENT.clipL, manifest)).run(clipLFeeds, opts), 'hidden');
     ctx.progress(1, 2);
-    const bigGOuts = await (await openComponent(ctx.env, model, 'clip_bigg', manifest)).run({ ids: { data: ids.bigG, dims } }, opts);
-    const bigG = output(bigGOuts, 'hidden', 'clip_bigg');
-    const pooled = output(bigGOuts, 'pooled', 'clip_bigg');
+    const bigGFeeds: ComponentFeeds<typeof COMPONENT.clipBigG> = { ids: { data: ids.bigG, dims } };
+    const bigGOuts = await (await openComponent(ctx.env, model, COMPONENT.clipBigG, manifest)).run(bigGFeeds, opts);
+    const bigG = componentOutput(COMPONENT.clipBigG, bigGOuts, 'hidden');
+    const pooled = componentOutput(COMPONENT.clipBigG, bigGOuts, 'pooled');
     ctx.progress(2, 2);
     const cond = textConditioning(
       { clipL: clipL.data, clipLWidth: clipL.dims[2]!, bigG: bigG.data, bigGWidth: bigG.dims[2]!, pooled: pooled.data, pooledDim: pooled.dims[1]! },

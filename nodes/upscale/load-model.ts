@@ -29,7 +29,7 @@ export default defineNode({
       description: 'auto tries CUDA, then WebGPU, then the CPU.',
     }),
   },
-  outputs: { model: 'MODEL' },
+  outputs: { model: 'UPSCALE_MODEL' },
   async fingerprint({ model_name }, env) {
     return (await requireModels(env).resolve(model_name)).hash;
   },

@@ -19,7 +19,7 @@ export default defineNode({
   displayName: 'Upscale Image (model)',
   category: 'upscale',
   description: 'Enlarges every image of the batch with a super-resolution model, tile by tile.',
-  inputs: { model: { type: 'MODEL' }, image: { type: 'IMAGE' } },
+  inputs: { model: { type: 'UPSCALE_MODEL' }, image: { type: 'IMAGE' } },
   widgets: {
     tile_size: int({ default: 0, min: 0, max: 4096, step: 8, description: '0 picks the largest tile that fits the memory budget.' }),
     overlap: int({ default: 16, min: 0, max: 256, step: 2, description: 'Input pixels shared by neighbouring tiles, blended smoothly.' }),

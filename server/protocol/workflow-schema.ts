@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { StudioError } from '../../nodes/api/errors.ts';
 
 export const WORKFLOW_FORMAT = 'supir-studio/workflow';
-export const WORKFLOW_VERSION = 1;
+/** 2: the MODEL socket type split into SUPIR_MODEL and UPSCALE_MODEL (version 1 files are migrated). */
+export const WORKFLOW_VERSION = 2;
 
 /** Node modes, as litegraph numbers them: 0 runs, 2 is muted (left out), 4 is bypassed. */
 export const MODE_ALWAYS = 0;
@@ -64,10 +65,67 @@ export type Workflow = z.infer<typeof WorkflowSchema>;
 export type WorkflowNode = Workflow['nodes'][number];
 
 /**
- * Steps that lift an older file to the next version: `MIGRATIONS[n]` turns version n into n + 1.
- * Version 1 is the first, so the list is empty; the hook is here so old files keep loading.
+ * Version 1 had one MODEL socket type for every model. Version 2 has SUPIR_MODEL (Load SUPIR
+ * Model's output, the SUPIR nodes' input) and UPSCALE_MODEL (Load Upscale Model's output, Upscale
+ * Image's input), so that a wrong link is refused at validation. These tables are the node types
+ * of version 1 that made or took a MODEL; they are history, not the catalogue of the day.
  */
-const MIGRATIONS: Record<number, (raw: Record<string, unknown>) => Record<string, unknown>> = {};
+const V1_MODEL_OUTPUTS: ReadonlyMap<string, string> = new Map([
+  ['LoadSupirModel', 'SUPIR_MODEL'],
+  ['LoadUpscaleModel', 'UPSCALE_MODEL'],
+]);
+const V1_MODEL_INPUTS: ReadonlyMap<string, string> = new Map([
+  ['SupirStage1', 'SUPIR_MODEL'],
+  ['SupirEncode', 'SUPIR_MODEL'],
+  ['TextEncodeSDXL', 'SUPIR_MODEL'],
+  ['SupirSample', 'SUPIR_MODEL'],
+  ['SupirDecode', 'SUPIR_MODEL'],
+  ['UpscaleImage', 'UPSCALE_MODEL'],
+]);
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * 1 → 2: a MODEL link takes the type of the node that produces it, a MODEL output slot its node's
+ * output type and a MODEL input slot its node's input type. A link from a node that never made a
+ * model keeps "MODEL", so validation names it. The document is not validated yet: anything
+ * malformed is left for the schema to report.
+ */
+export function migrateModelSockets(doc: Record<string, unknown>): Record<string, unknown> {
+  const nodes = Array.isArray(doc.nodes) ? doc.nodes : [];
+  const typeOf = new Map<unknown, string>();
+  for (const n of nodes) if (isRecord(n) && typeof n.type === 'string') typeOf.set(n.id, n.type);
+  const links = Array.isArray(doc.links)
+    ? doc.links.map((l: unknown) => {
+        if (!Array.isArray(l) || l[5] !== 'MODEL') return l;
+        const type = V1_MODEL_OUTPUTS.get(typeOf.get(l[1]) ?? '');
+        return type ? [...l.slice(0, 5), type, ...l.slice(6)] : l;
+      })
+    : doc.links;
+  const retype = (slots: unknown, type: string | undefined): unknown =>
+    Array.isArray(slots) && type ? slots.map((slot: unknown) => (isRecord(slot) && slot.type === 'MODEL' && !slot.widget ? { ...slot, type } : slot)) : slots;
+  return {
+    ...doc,
+    nodes: Array.isArray(doc.nodes)
+      ? doc.nodes.map((n: unknown) => {
+          if (!isRecord(n) || typeof n.type !== 'string') return n;
+          const out = { ...n };
+          if ('inputs' in n) out.inputs = retype(n.inputs, V1_MODEL_INPUTS.get(n.type));
+          if ('outputs' in n) out.outputs = retype(n.outputs, V1_MODEL_OUTPUTS.get(n.type));
+          return out;
+        })
+      : doc.nodes,
+    ...(doc.links === undefined ? {} : { links }),
+  };
+}
+
+/**
+ * Steps that lift an older file to the next version: `MIGRATIONS[n]` turns version n into n + 1
+ * (parseWorkflow sets the new version number).
+ */
+const MIGRATIONS: Record<number, (raw: Record<string, unknown>) => Record<string, unknown>> = {
+  1: migrateModelSockets,
+};
 
 export function isWorkflowFile(raw: unknown): boolean {
   return typeof raw === 'object' && raw !== null && (raw as { format?: unknown }).format === WORKFLOW_FORMAT;
@@ -86,7 +144,7 @@ export function parseWorkflow(raw: unknown): Workflow {
   if (version > WORKFLOW_VERSION) {
     throw new StudioError('VALIDATION', `workflow version ${version} was made by a newer SUPIR Studio (this one reads up to ${WORKFLOW_VERSION})`);
   }
-  for (let v = version; v < WORKFLOW_VERSION; v++) doc = MIGRATIONS[v]!(doc);
+  for (let v = version; v < WORKFLOW_VERSION; v++) doc = { ...MIGRATIONS[v]!(doc), version: v + 1 };
   const parsed = WorkflowSchema.safeParse(doc);
   if (!parsed.success) {
     throw new StudioError('VALIDATION', `invalid workflow: ${formatIssues(parsed.error.issues, doc)}`);

@@ -75,12 +75,37 @@ describe('supir-studio convert', () => {
     const missing = await cli(['convert', '--supir', files.supir, '--out', out]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/convert needs --supir, --sdxl and --out/);
-    const { code, stdout, stderr } = await cli(['convert', '--supir', files.supir, '--sdxl', files.sdxl, '--out', out, '--num-head-channels', '16']);
+    const { code, stdout, stderr } = await cli(['convert', '--supir', files.supir, '--sdxl', files.sdxl, '--out', out, '--num-head-channels', '16', '--precision', 'fp16']);
     // --num-head-channels is the yaml value the weights do not carry (16 in the tiny model, 64 in
     // SDXL); the text encoders' heads default to width/64, right for the real ones.
     expect(code, stderr).toBe(0);
-    expect(stdout).toMatch(/model pack written to .* \(6 components\)/);
+    expect(stdout).toMatch(/model pack written to .* \(6 components, fp16\)/);
     expect(stderr).toMatch(/\[1\/6\] denoiser_step/);
-    expect(Object.keys(readPack(out, { verify: true }).components)).toHaveLength(6);
+    const manifest = readPack(out, { verify: true });
+    expect(Object.keys(manifest.components)).toHaveLength(6);
+    // The precision is recorded; the VAE stays float32 in an fp16 pack.
+    expect(manifest.precision).toBe('fp16');
+    expect(Object.fromEntries(Object.entries(manifest.components).map(([name, c]) => [name, c.dtype]))).toEqual({
+      denoiser_step: 'float16',
+      vae_encoder: 'float32',
+      vae_denoise_encoder: 'float32',
+      vae_decoder: 'float32',
+      clip_l: 'float16',
+      clip_bigg: 'float16',
+    });
+  });
+
+  it('--precision takes fp32 or fp16, --fp16 is its alias, and the two must agree', async () => {
+    const { precisionArg } = await import('../../server/cli/convert.ts');
+    expect(precisionArg({})).toBe('fp32');
+    expect(precisionArg({ fp16: true })).toBe('fp16');
+    expect(precisionArg({ precision: 'fp16' })).toBe('fp16');
+    expect(precisionArg({ precision: 'fp32' })).toBe('fp32');
+    expect(precisionArg({ precision: 'fp16', fp16: true })).toBe('fp16');
+    expect(() => precisionArg({ precision: 'fp32', fp16: true })).toThrow(/--fp16 is --precision fp16; it contradicts --precision fp32/);
+    // Refused before any checkpoint is read: the files need not exist.
+    const bad = await cli(['convert', '--supir', 'a.ckpt', '--sdxl', 'b.safetensors', '--out', 'nowhere', '--precision', 'fp8']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--precision must be fp32 or fp16, got 'fp8'/);
   });
 });

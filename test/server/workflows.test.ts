@@ -33,7 +33,7 @@ describe('saved workflows and system info', () => {
     expect(list).toContainEqual({ name: 'resize-basic', title: 'Resize basic', default: false });
     expect(list.filter((t) => t.default)).toHaveLength(1);
     const wf = await (await server.api('/api/templates/resize-basic')).json();
-    expect(wf).toMatchObject({ format: 'supir-studio/workflow', version: 1 });
+    expect(wf).toMatchObject({ format: 'supir-studio/workflow', version: 2 });
     expect((await server.api('/api/templates/..%2Fpackage')).status).toBe(404);
     expect((await server.api('/api/templates/nope')).status).toBe(404);
   });

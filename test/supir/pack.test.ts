@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertToPack } from '../../server/models/pack/convert.ts';
 import { readPack, type PackManifest } from '../../nodes/supir/lib/pack-manifest.ts';
+import { SUPIR_COMPONENTS, SUPIR_PACK, type TensorSpec } from '../../nodes/supir/lib/pack-contract.ts';
 import { TINY_COMPILE_OPTIONS, writeTinyCheckpoints } from '../../server/models/pack/tiny.ts';
 import { closeness } from '../support/close.ts';
 import { GOLDEN_DIR, loadGolden, type GoldenCase } from '../support/golden.ts';
@@ -38,13 +40,76 @@ describe('supir-studio convert (tiny model from the golden weights)', () => {
   }, 120_000);
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
+  it('every attention is one fused MultiHeadAttention op: no [T, T] scores in any graph', () => {
+    const ops = (component: string): string[] =>
+      onnxProto.onnx.ModelProto.decode(fs.readFileSync(path.join(packDir, `${component}.onnx`))).graph!.node!.map((n) => `${n.domain ? `${n.domain}.` : ''}${n.opType}`);
+    // Tiny model (transformer depths 1 and 2 at the two attention levels): the UNet has 6 basic
+    // transformer blocks in its encoder, 2 in the middle and 9 in its decoder, GLVControl the
+    // same 6 + 2, two attentions each, plus the two ZeroCrossAttn; the VAE's mid-blocks; and the
+    // text towers' layers up to the penultimate (CLIP-L) or all of them (bigG, for pooled).
+    const attentions: Record<string, number> = { denoiser_step: 2 * (6 + 2 + 9) + 2 * (6 + 2) + 2, vae_encoder: 1, vae_denoise_encoder: 1, vae_decoder: 1, clip_l: 3, clip_bigg: 4 };
+    for (const [component, count] of Object.entries(attentions)) {
+      const list = ops(component);
+      expect(list.filter((o) => o === 'com.microsoft.MultiHeadAttention'), component).toHaveLength(count);
+      expect(list, component).not.toContain('Softmax');
+    }
+  });
+
   it('writes a complete, verifiable pack with a manifest', () => {
     const read = readPack(packDir, { require: ['denoiser_step', 'vae_encoder', 'vae_denoise_encoder', 'vae_decoder', 'clip_l', 'clip_bigg'], verify: true });
     expect(read.sources.map((s) => s.role)).toEqual(['supir', 'sdxl']);
     expect(read.scale_factor).toBe(0.13025);
+    expect(read.precision).toBe('fp32');
+    expect(Object.values(read.components).map((c) => c.dtype)).toEqual(SUPIR_COMPONENTS.map(() => 'float32'));
     expect(read.tokenizer?.vocab).toBe('bpe_simple_vocab_16e6.txt.gz');
     expect(fs.existsSync(path.join(packDir, 'manifest.partial.json'))).toBe(false);
     expect(manifest.architecture).toHaveProperty('unet');
+  });
+
+  it('each compiled graph offers exactly the interface of the pack contract (names, dtypes, dims)', () => {
+    const ELEM: Record<number, string> = { 1: 'float32', 6: 'int32', 7: 'int64', 10: 'float16' };
+    type ValueInfo = { name?: string | null; type?: { tensorType?: { elemType?: number | null; shape?: { dim?: Array<{ dimValue?: unknown; dimParam?: string | null }> | null } | null } | null } | null };
+    // The contract's numbers are fixed sizes (4 latent channels, 77 tokens); its names are sizes
+    // that vary with the image or the architecture, which a graph may leave symbolic or fix.
+    const spec = (v: ValueInfo, contract: readonly TensorSpec[]) => {
+      const dims = v.type!.tensorType!.shape?.dim ?? [];
+      const c = contract.find((s) => s.name === v.name);
+      return { name: v.name, dtype: ELEM[v.type!.tensorType!.elemType!], dims: dims.map((d, i) => (typeof c?.dims[i] === 'number' ? Number(d.dimValue) : 'any')) };
+    };
+    const want = (s: TensorSpec) => ({ name: s.name, dtype: s.dtype, dims: s.dims.map((d) => (typeof d === 'number' ? d : 'any')) });
+    for (const name of SUPIR_COMPONENTS) {
+      const graph = onnxProto.onnx.ModelProto.decode(fs.readFileSync(path.join(packDir, SUPIR_PACK[name].file))).graph!;
+      const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
+      const { inputs: ins, outputs: outs } = SUPIR_PACK[name];
+      const inputs = (graph.input ?? []).filter((i) => !initializers.has(i.name!)).map((v) => spec(v, ins));
+      expect(inputs, `${name} inputs`).toEqual(ins.map(want));
+      expect((graph.output ?? []).map((v) => spec(v, outs)), `${name} outputs`).toEqual(outs.map(want));
+      expect(manifest.components[name]!.inputs.map((s) => s.name)).toEqual(SUPIR_PACK[name].inputs.map((s) => s.name));
+    }
+  });
+
+  it('bytes counts the external weights: recorded beside the .onnx and checked by the reader', async () => {
+    // A 64 KiB threshold sends the tiny model's larger tensors to <component>.onnx.data.
+    const extDir = path.join(tmp, 'pack-external');
+    const ext = await convertToPack({ ...files, out: extDir, ...TINY_COMPILE_OPTIONS, externalThreshold: 64 * 1024 });
+    const size = (f: string) => fs.statSync(path.join(extDir, f)).size;
+    expect(ext.components.denoiser_step!.external).toEqual(['denoiser_step.onnx.data']);
+    for (const [name, c] of Object.entries(ext.components)) {
+      const external = c.external.reduce((a, f) => a + size(f), 0);
+      expect(c.external_bytes, name).toBe(external);
+      expect(c.bytes, name).toBe(size(c.file) + external);
+    }
+    const denoiser = ext.components.denoiser_step!;
+    expect(denoiser.external_bytes).toBeGreaterThan(size(denoiser.file));
+    // The same weights as the pack that keeps them inside: same total, give or take alignment.
+    expect(denoiser.bytes).toBeGreaterThanOrEqual(manifest.components.denoiser_step!.bytes * 0.95);
+    expect(readPack(extDir, { verify: true }).components.denoiser_step!.bytes).toBe(denoiser.bytes);
+    const c = closeness(await runUnet(extDir, 1), unet.tensor('out_cs1').data, 1e-4, 1e-4);
+    expect(c.ok, `external pack max abs ${c.maxAbs}`).toBe(true);
+    // A truncated data file is refused, naming the component; the .onnx alone still matches.
+    const data = path.join(extDir, 'denoiser_step.onnx.data');
+    fs.truncateSync(data, size('denoiser_step.onnx.data') - 4096);
+    expect(() => readPack(extDir)).toThrow(/component 'denoiser_step' has \d+ bytes of external weights \(denoiser_step\.onnx\.data\), the manifest says \d+: incomplete or replaced/);
   });
 
   it('its denoiser_step reproduces the official network at control scales 1 and 0', async () => {
@@ -69,7 +134,7 @@ describe('supir-studio convert (tiny model from the golden weights)', () => {
 
   it('resumes: a second run keeps every component already made from the same files', async () => {
     const partial = JSON.parse(fs.readFileSync(path.join(packDir, 'manifest.json'), 'utf8')) as PackManifest;
-    fs.writeFileSync(path.join(packDir, 'manifest.partial.json'), JSON.stringify({ sources: partial.sources, dtype: 'float32', architecture: partial.architecture, components: partial.components }));
+    fs.writeFileSync(path.join(packDir, 'manifest.partial.json'), JSON.stringify({ sources: partial.sources, precision: 'fp32', architecture: partial.architecture, components: partial.components }));
     const lines: string[] = [];
     await convertToPack({ ...files, out: packDir, ...TINY_COMPILE_OPTIONS, log: (l) => lines.push(l) });
     expect(lines.filter((l) => l.endsWith('already converted, kept'))).toHaveLength(6);
@@ -78,6 +143,8 @@ describe('supir-studio convert (tiny model from the golden weights)', () => {
   it('--fp16 halves the weights and stays within 2e-3 of float32', async () => {
     const fp16Dir = path.join(tmp, 'pack16');
     const m16 = await convertToPack({ ...files, out: fp16Dir, fp16: true, ...TINY_COMPILE_OPTIONS });
+    expect(m16.precision).toBe('fp16');
+    expect(readPack(fp16Dir).precision).toBe('fp16');
     expect(m16.components.denoiser_step!.dtype).toBe('float16');
     expect(m16.components.vae_decoder!.dtype).toBe('float32');
     expect(m16.components.denoiser_step!.bytes).toBeLessThan(manifest.components.denoiser_step!.bytes * 0.6);

@@ -3,20 +3,28 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runWorkflowFile } from '../../server/cli/run.ts';
+import { runWorkflowFile, type RunSummary } from '../../server/cli/run.ts';
+import { parseWorkflow, WORKFLOW_VERSION } from '../../server/engine/index.ts';
 import { convertToPack } from '../../server/models/pack/convert.ts';
 import { TINY_COMPILE_OPTIONS, writeTinyCheckpoints } from '../../server/models/pack/tiny.ts';
 import { GOLDEN_DIR } from '../support/golden.ts';
 
 const DIR = path.resolve(import.meta.dirname, '../../workflows');
 const shipped = fs.readdirSync(DIR).filter((f) => f.endsWith('.json'));
-const usesSupir = (file: string): boolean => fs.readFileSync(path.join(DIR, file), 'utf8').includes('"LoadSupirModel"');
+const usesSupir = (file: string): boolean => fs.readFileSync(path.resolve(DIR, file), 'utf8').includes('"LoadSupirModel"');
 /**
  * Overrides that keep a workflow's CI run short while the file keeps what a person would run:
  * compare-samplers' sweep samples six SUPIR branches, so CI crops 64x64 (not 128x128) and takes
  * 4 steps (not 8): about 10 s instead of 40 on two cores.
  */
 const FAST: Record<string, string[]> = { 'compare-samplers.json': ['2.width=64', '2.height=64', '9.steps=4'] };
+/** Version-1 copies of shipped workflows, as they were shipped before the MODEL socket type was split. */
+const V1 = path.resolve(import.meta.dirname, 'fixtures');
+const v1Files = fs.readdirSync(V1).filter((f) => f.endsWith('.v1.json'));
+
+async function pixels(file: string): Promise<Buffer> {
+  return sharp(file).raw().toBuffer();
+}
 
 describe('shipped workflows', () => {
   /**
@@ -24,6 +32,15 @@ describe('shipped workflows', () => {
    * to fit the tiny UNet): the outputs are not pretty, but every node runs its real code path.
    */
   let tinyPack = '';
+  /** Each shipped workflow's run, for the version-1 copies to be compared with. */
+  const runs = new Map<string, RunSummary>();
+
+  async function run(file: string): Promise<RunSummary> {
+    const data = fs.mkdtempSync(path.join(os.tmpdir(), 'supir-wf-'));
+    if (usesSupir(file)) fs.cpSync(tinyPack, path.join(data, 'models', 'supir-tiny'), { recursive: true });
+    const name = path.basename(file).replace('.v1.json', '.json');
+    return runWorkflowFile({ file, sets: FAST[name] ?? [], json: true, data }, () => undefined, new AbortController().signal);
+  }
   beforeAll(async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'supir-wf-pack-'));
     tinyPack = path.join(tmp, 'supir-tiny');
@@ -36,9 +53,10 @@ describe('shipped workflows', () => {
 
   for (const file of shipped) {
     it(`${file} runs on a fresh data folder and writes decodable images`, async () => {
-      const data = fs.mkdtempSync(path.join(os.tmpdir(), 'supir-wf-'));
-      if (usesSupir(file)) fs.cpSync(tinyPack, path.join(data, 'models', 'supir-tiny'), { recursive: true });
-      const summary = await runWorkflowFile({ file: path.join(DIR, file), sets: FAST[file] ?? [], json: true, data }, () => undefined, new AbortController().signal);
+      const raw = JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8')) as { version: number };
+      expect(raw.version, 'shipped files are at the current format version').toBe(WORKFLOW_VERSION);
+      const summary = await run(path.join(DIR, file));
+      runs.set(file, summary);
       expect(summary.error).toBeUndefined();
       expect(summary.status).toBe('success');
       const files = Object.values(summary.outputs).flat();
@@ -46,6 +64,27 @@ describe('shipped workflows', () => {
       for (const f of files) expect((await sharp(f).metadata()).width).toBeGreaterThan(0);
       // The sampler comparison sweeps two SupirSample widgets (3 x 2): one sampler run per branch.
       if (file === 'compare-samplers.json') expect(summary.executed.filter((id) => id.startsWith('9:')).sort()).toEqual(['9:0', '9:1', '9:2', '9:3', '9:4', '9:5']);
+    }, 120_000);
+  }
+
+  for (const file of v1Files) {
+    const shippedName = file.replace('.v1.json', '.json');
+    it(`${file} (version 1, MODEL links) loads as the shipped ${shippedName} and writes the same images`, async () => {
+      const raw = fs.readFileSync(path.join(V1, file), 'utf8');
+      expect(JSON.parse(raw)).toMatchObject({ version: 1 });
+      expect(raw).toContain('"MODEL"');
+      const migrated = parseWorkflow(JSON.parse(raw));
+      expect(migrated).toEqual(parseWorkflow(JSON.parse(fs.readFileSync(path.join(DIR, shippedName), 'utf8'))));
+      expect(JSON.stringify(migrated)).not.toContain('"MODEL"');
+      const before = runs.get(shippedName);
+      expect(before, `${shippedName} ran above`).toBeDefined();
+      const summary = await run(path.join(V1, file));
+      expect(summary.error).toBeUndefined();
+      expect(summary.status).toBe('success');
+      const files = Object.values(summary.outputs).flat();
+      const expected = Object.values(before!.outputs).flat();
+      expect(files).toHaveLength(expected.length);
+      for (const [i, f] of files.entries()) expect((await pixels(f)).equals(await pixels(expected[i]!)), f).toBe(true);
     }, 120_000);
   }
 });

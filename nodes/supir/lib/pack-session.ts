@@ -1,5 +1,5 @@
 /**
- * How SUPIR nodes reach a model pack: the MODEL handle from Load SUPIR Model names the pack
+ * How SUPIR nodes reach a model pack: the SUPIR_MODEL handle from Load SUPIR Model names the pack
  * folder; components are opened through the runtime (which caches sessions per file and provider,
  * so nothing is cached here), and image tensors cross into the graphs' [-1, 1] range here.
  */
@@ -10,18 +10,13 @@ import { requireRuntime } from '../../api/require.ts';
 import type { ModelSession, ProviderChoice, TensorData } from '../../api/runtime.ts';
 import type { ModelHandle } from '../../api/sockets.ts';
 import { createImage, type ImageTensor } from '../../api/tensor.ts';
+import { COMPONENT, SUPIR_COMPONENTS, SUPIR_MODEL_KIND, type SupirComponent } from './pack-contract.ts';
 import { readPack, type PackManifest } from './pack-manifest.ts';
 import { ClipTokenizer } from './tokenizer.ts';
 import { SupirVae, type VaeRunner } from './vae-pipeline.ts';
 import { tiledRunner, type TileGrid } from './vae-tiles.ts';
 
-/** Every component a pack must hold for the SUPIR nodes (what `supir-studio convert` writes). */
-export const SUPIR_COMPONENTS = ['denoiser_step', 'vae_encoder', 'vae_denoise_encoder', 'vae_decoder', 'clip_l', 'clip_bigg'] as const;
-export type SupirComponent = (typeof SUPIR_COMPONENTS)[number];
-
-export const SUPIR_MODEL_KIND = 'supir';
-
-/** The pack behind a MODEL input, re-read so that a pack changed since loading is noticed. */
+/** The pack behind a SUPIR_MODEL input, re-read so that a pack changed since loading is noticed. */
 export function packOf(model: ModelHandle, input = 'model'): PackManifest {
   if (model.kind !== SUPIR_MODEL_KIND) {
     throw new InputError(input, `expects a SUPIR model pack (from 'Load SUPIR Model'), got a ${model.kind} model`);
@@ -52,7 +47,7 @@ export function lazyRunner(env: NodeEnv, model: ModelHandle, name: SupirComponen
 export function packVae(env: NodeEnv, model: ModelHandle, manifest = packOf(model), tiles: { encoder?: TileGrid | null; decoder?: TileGrid | null } = {}): SupirVae {
   const runner = (name: SupirComponent, grid: TileGrid | null = null): VaeRunner => tiledRunner(lazyRunner(env, model, name, manifest), grid);
   return new SupirVae(
-    { encoder: runner('vae_encoder', tiles.encoder), denoiseEncoder: runner('vae_denoise_encoder', tiles.encoder), decoder: runner('vae_decoder', tiles.decoder) },
+    { encoder: runner(COMPONENT.vaeEncoder, tiles.encoder), denoiseEncoder: runner(COMPONENT.vaeDenoiseEncoder, tiles.encoder), decoder: runner(COMPONENT.vaeDecoder, tiles.decoder) },
     manifest.scale_factor,
   );
 }

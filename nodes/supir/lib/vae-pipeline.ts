@@ -9,9 +9,7 @@
  */
 import { StudioError } from '../../api/errors.ts';
 import type { ModelSession, TensorData } from '../../api/runtime.ts';
-
-/** sgm's `scale_factor` for the SDXL VAE (0.18215 was SD 1.x). */
-export const SDXL_VAE_SCALE = 0.13025;
+import { COMPONENT, componentOutput, SDXL_VAE_SCALE, type ComponentFeeds } from './pack-contract.ts';
 
 /** What the pipeline needs from a session: the runtime's ModelSession, or a test's adaptor. */
 export type VaeRunner = Pick<ModelSession, 'run'>;
@@ -26,12 +24,6 @@ export interface VaeSessions {
 }
 
 type RunOpts = { signal?: AbortSignal };
-
-function output(outs: Record<string, TensorData>, name: string): TensorData {
-  const t = outs[name];
-  if (!t) throw new StudioError('INTERNAL', `VAE graph returned no '${name}' (got ${Object.keys(outs).join(', ')})`);
-  return t;
-}
 
 function map(t: TensorData, f: (v: number, i: number) => number): TensorData {
   const data = new Float32Array(t.data.length);
@@ -52,14 +44,16 @@ export class SupirVae {
 
   /** `encode_first_stage_with_denoise(x, use_sample=False)`: scale · mean(quant_conv(denoise_encoder(x))) = `_z`. */
   async encodeWithDenoise(image: TensorData, opts: RunOpts = {}): Promise<TensorData> {
-    const outs = await this.sessions.denoiseEncoder.run({ image }, opts);
-    return map(output(outs, 'mean'), (v) => this.scale32 * v);
+    const feeds: ComponentFeeds<typeof COMPONENT.vaeDenoiseEncoder> = { image };
+    const outs = await this.sessions.denoiseEncoder.run(feeds, opts);
+    return map(componentOutput(COMPONENT.vaeDenoiseEncoder, outs, 'mean'), (v) => this.scale32 * v);
   }
 
   /** The plain encoder's diagonal Gaussian, unscaled: mean and clamped logvar. */
   async posterior(image: TensorData, opts: RunOpts = {}): Promise<{ mean: TensorData; logvar: TensorData }> {
-    const outs = await this.sessions.encoder.run({ image }, opts);
-    return { mean: output(outs, 'mean'), logvar: output(outs, 'logvar') };
+    const feeds: ComponentFeeds<typeof COMPONENT.vaeEncoder> = { image };
+    const outs = await this.sessions.encoder.run(feeds, opts);
+    return { mean: componentOutput(COMPONENT.vaeEncoder, outs, 'mean'), logvar: componentOutput(COMPONENT.vaeEncoder, outs, 'logvar') };
   }
 
   /**
@@ -79,8 +73,8 @@ export class SupirVae {
 
   /** `decode_first_stage(z)`: decoder(post_quant_conv(z / scale)); not clamped, as in SUPIR. */
   async decode(z: TensorData, opts: RunOpts = {}): Promise<TensorData> {
-    const latent = map(z, (v) => v / this.scale32);
-    return output(await this.sessions.decoder.run({ latent }, opts), 'image');
+    const feeds: ComponentFeeds<typeof COMPONENT.vaeDecoder> = { latent: map(z, (v) => v / this.scale32) };
+    return componentOutput(COMPONENT.vaeDecoder, await this.sessions.decoder.run(feeds, opts), 'image');
   }
 
   /** Stage 1 (`batchify_denoise`): the control latent `_z` and the denoised image `x_stage1`. */

@@ -10,9 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../../../nodes/api/data-dirs.ts';
 import { openMerged } from '../checkpoint/merge.ts';
 import { writeModel } from '../onnx/export.ts';
-import { SDXL_VAE_SCALE } from '../../../nodes/supir/lib/vae-pipeline.ts';
+import { StudioError } from '../../../nodes/api/errors.ts';
+import { componentDtype, SDXL_VAE_SCALE, type PackPrecision } from '../../../nodes/supir/lib/pack-contract.ts';
 import { COMPONENTS, type CompileOptions } from './components.ts';
-import { MANIFEST_FILE, PACK_FORMAT, PACK_VERSION, sha256File, type PackComponent, type PackManifest } from '../../../nodes/supir/lib/pack-manifest.ts';
+import { MANIFEST_FILE, onnxBytes, PACK_FORMAT, PACK_VERSION, sha256File, type PackComponent, type PackManifest } from '../../../nodes/supir/lib/pack-manifest.ts';
 
 export const CONVERTER_VERSION = '1';
 const PARTIAL_FILE = 'manifest.partial.json';
@@ -22,8 +23,21 @@ export interface ConvertOptions extends CompileOptions {
   supir: string;
   sdxl: string;
   out: string;
+  /** fp16 stores (and computes) the components the contract allows in float16; fp32 by default. */
+  precision?: PackPrecision;
+  /** The older spelling of `precision: 'fp16'`. */
   fp16?: boolean;
+  /** Tensors of at least this many bytes go to `<component>.onnx.data` (the writer's default: 1 MiB). */
+  externalThreshold?: number;
   log?: (line: string) => void;
+}
+
+/** The precision asked for; `fp16: true` is `precision: 'fp16'`, and the two must not disagree. */
+export function requestedPrecision(opts: Pick<ConvertOptions, 'precision' | 'fp16'>): PackPrecision {
+  if (opts.precision !== undefined && opts.fp16 !== undefined && opts.fp16 !== (opts.precision === 'fp16')) {
+    throw new StudioError('BAD_INPUT', `precision ${opts.precision} contradicts fp16: ${opts.fp16}`);
+  }
+  return opts.precision ?? (opts.fp16 ? 'fp16' : 'fp32');
 }
 
 export async function convertToPack(opts: ConvertOptions): Promise<PackManifest> {
@@ -34,8 +48,8 @@ export async function convertToPack(opts: ConvertOptions): Promise<PackManifest>
     { role: 'supir', file: path.basename(opts.supir), bytes: fs.statSync(opts.supir).size, sha256: sha256File(opts.supir) },
     { role: 'sdxl', file: path.basename(opts.sdxl), bytes: fs.statSync(opts.sdxl).size, sha256: sha256File(opts.sdxl) },
   ];
-  const dtype = opts.fp16 ? 'float16' : 'float32';
-  const done = resumable(opts.out, sources, dtype);
+  const precision = requestedPrecision(opts);
+  const done = resumable(opts.out, sources, precision);
   const components: Record<string, PackComponent> = {};
   let architecture: Record<string, unknown> = { ...(done?.architecture ?? {}) };
   const merged = await openMerged(opts.supir, opts.sdxl);
@@ -50,20 +64,26 @@ export async function convertToPack(opts: ConvertOptions): Promise<PackManifest>
       }
       const t0 = performance.now();
       const compiled = await def.compile(merged, opts);
-      const fp16 = opts.fp16 === true && def.fp16Allowed;
+      const dtype = componentDtype(def.name, precision);
       // Weights are lazy: they are read from `merged` one at a time as the component is written.
-      const written = await writeModel(compiled.graph.record(), path.join(opts.out, def.file), { fp16 });
+      const written = await writeModel(compiled.graph.record(), path.join(opts.out, def.file), {
+        fp16: dtype === 'float16',
+        ...(opts.externalThreshold !== undefined ? { externalThreshold: opts.externalThreshold } : {}),
+      });
+      const external = written.files.slice(1).map((f) => path.basename(f));
+      const externalBytes = external.reduce((a, f) => a + fs.statSync(path.join(opts.out, f)).size, 0);
       components[def.name] = {
         file: def.file,
-        dtype: fp16 ? 'float16' : 'float32',
-        bytes: fs.statSync(path.join(opts.out, def.file)).size,
+        dtype,
+        bytes: fs.statSync(path.join(opts.out, def.file)).size + externalBytes,
+        external_bytes: externalBytes,
         sha256: sha256File(path.join(opts.out, def.file)),
-        inputs: def.inputs,
-        outputs: def.outputs,
-        external: written.files.slice(1).map((f) => path.basename(f)),
+        inputs: def.inputs.map((s) => ({ ...s, dims: [...s.dims] })),
+        outputs: def.outputs.map((s) => ({ ...s, dims: [...s.dims] })),
+        external,
       };
       architecture = { ...architecture, ...compiled.architecture };
-      await writeJson(path.join(opts.out, PARTIAL_FILE), { sources, dtype, architecture, components });
+      await writeJson(path.join(opts.out, PARTIAL_FILE), { sources, precision, architecture, components });
       log(`${step}: ${(written.bytes / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
   } finally {
@@ -75,6 +95,7 @@ export async function convertToPack(opts: ConvertOptions): Promise<PackManifest>
     version: PACK_VERSION,
     converter: CONVERTER_VERSION,
     created: new Date().toISOString(),
+    precision,
     sources,
     architecture,
     scale_factor: SDXL_VAE_SCALE,
@@ -88,30 +109,29 @@ export async function convertToPack(opts: ConvertOptions): Promise<PackManifest>
 
 interface Partial {
   sources: PackManifest['sources'];
-  dtype: string;
+  precision: PackPrecision;
   architecture: Record<string, unknown>;
   components: Record<string, PackComponent>;
 }
 
 /** The progress of an earlier run on the same source files and precision, if any. */
-function resumable(out: string, sources: PackManifest['sources'], dtype: string): Partial | undefined {
+function resumable(out: string, sources: PackManifest['sources'], precision: PackPrecision): Partial | undefined {
   try {
     const partial = JSON.parse(fs.readFileSync(path.join(out, PARTIAL_FILE), 'utf8')) as Partial;
-    const same = partial.dtype === dtype && JSON.stringify(partial.sources) === JSON.stringify(sources);
+    const same = partial.precision === precision && JSON.stringify(partial.sources) === JSON.stringify(sources);
     return same ? partial : undefined;
   } catch {
     return undefined;
   }
 }
 
+/** Whether a component recorded by an earlier run is on disk as recorded (sizes of every file, hash of the .onnx). */
 function fileMatches(out: string, c: PackComponent): boolean {
   const file = path.join(out, c.file);
-  return (
-    fs.existsSync(file) &&
-    fs.statSync(file).size === c.bytes &&
-    c.external.every((f) => fs.existsSync(path.join(out, f))) &&
-    sha256File(file) === c.sha256
-  );
+  const size = (f: string): number => fs.statSync(path.join(out, f), { throwIfNoEntry: false })?.size ?? -1;
+  if (typeof c.external_bytes !== 'number' || size(c.file) !== onnxBytes(c)) return false;
+  const external = c.external.map(size);
+  return !external.includes(-1) && external.reduce((a, b) => a + b, 0) === c.external_bytes && sha256File(file) === c.sha256;
 }
 
 async function writeJson(file: string, value: unknown): Promise<void> {
