@@ -45,7 +45,7 @@ export default defineNode({
     x_center: { type: 'LATENT', optional: true, description: 'Target of the restoration guidance; the control latent when unlinked.' },
   },
   widgets: {
-    preset: combo({ options: PRESET_NAMES, default: 'custom', description: 'SUPIR quality / SUPIR fidelity / paper (τ_r 4, 100 steps, CFG 7.5) replace the sampling widgets below; custom uses them as set.' }),
+    preset: combo({ options: PRESET_NAMES, default: 'custom', description: 'SUPIR quality / SUPIR fidelity / paper (τ_r 4, 100 steps, CFG 7.5) replace the sampling widgets below; Lightning (10 DPM++ steps, low CFG, for Lightning SDXL bases) also picks the sampler; custom uses them as set.' }),
     sampler: combo({ options: SAMPLERS, default: 'RestoreEDM', description: 'RestoreEDM is the paper\'s sampler. DPM++ 2M Karras (SDE) is the official DPM++ sampler, for few-step "lightning" bases: it ignores restoration_scale, s_churn and the control ramp, as the official code does. The "+ restoration guidance" variant (ours, not in the paper) applies them.' }),
     steps: int({ default: 50, min: 1, max: 500 }),
     seed: seed({ default: 1234 }),

@@ -4,10 +4,12 @@ import { isPackPrecision, PACK_PRECISIONS, type PackPrecision } from '../../node
 import { convertToPack } from '../models/pack/convert.ts';
 
 export const CONVERT_USAGE = `  supir-studio convert --supir SUPIR-v0Q.ckpt --sdxl sd_xl_base_1.0_0.9vae.safetensors --out DIR
-                       [--precision fp32|fp16] [--num-head-channels 64]
+                       [--precision fp32|fp16] [--vae sdxl_vae.safetensors] [--num-head-channels 64]
       Compile SUPIR + SDXL checkpoints (.ckpt or .safetensors) into an ONNX model pack. Stopped
       runs resume; the tokenizer vocabulary ships with SUPIR Studio. --precision fp16 makes the
       denoiser and text encoders half precision (the VAE stays fp32); --fp16 is the same.
+      --sdxl may be any single-file SDXL fine-tune; --vae takes the VAE from its own file (for a
+      base without one baked in, or to replace it).
 `;
 
 /** `--precision` and its alias `--fp16`, which must agree when both are given. */
@@ -31,6 +33,7 @@ export async function convertCommand(args: string[]): Promise<number> {
       out: { type: 'string' },
       precision: { type: 'string' },
       fp16: { type: 'boolean' },
+      vae: { type: 'string' },
       'num-head-channels': { type: 'string' },
     },
   });
@@ -44,6 +47,7 @@ export async function convertCommand(args: string[]): Promise<number> {
     sdxl: values.sdxl,
     out: values.out,
     precision,
+    ...(values.vae ? { vae: values.vae } : {}),
     ...(heads ? { numHeadChannels: heads } : {}),
     log: (line) => process.stderr.write(`${line}\n`),
   });

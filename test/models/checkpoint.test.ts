@@ -139,7 +139,7 @@ describe('mergeCheckpoints: a SUPIR delta over an SDXL base (golden weights)', (
     // position_ids is recomputable, so 122 of the 123 text encoder keys count.
     const noText = without(sdxl, (k) => k.startsWith('conditioner.'));
     expect(() => mergeCheckpoints(supir, noText, { required })).toThrow(
-      /lack 122 keys the model needs; expected in .*sd_xl_base_1.0_0.9vae.safetensors \(SDXL base\): 'conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight', '[^']+', '[^']+' and 119 more\.$/,
+      /lack 122 keys the model needs; expected in .*sd_xl_base_1.0_0.9vae.safetensors \(SDXL base\): 'conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight', '[^']+', '[^']+' and 119 more\. .*sd_xl_base_1.0_0.9vae.safetensors has no CLIP ViT-L text encoder \(conditioner.embedders.0.transformer.\*\) and no OpenCLIP ViT-bigG text encoder \(conditioner.embedders.1.model.\*\): use the full single-file SDXL checkpoint, which holds the UNet, the VAE and both text encoders\.$/,
     );
   });
 

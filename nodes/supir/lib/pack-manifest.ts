@@ -52,7 +52,7 @@ const common = {
   format: z.literal(PACK_FORMAT),
   converter: z.string(),
   created: z.string(),
-  sources: z.array(z.object({ role: z.enum(['supir', 'sdxl']), file: z.string(), bytes: z.number().int(), sha256: z.string() })),
+  sources: z.array(z.object({ role: z.enum(['supir', 'sdxl', 'vae']), file: z.string(), bytes: z.number().int(), sha256: z.string() })),
   /** The architecture as derived from the weights (channels, depths, heads, ...). */
   architecture: z.record(z.string(), z.unknown()),
   scale_factor: z.number().positive(),

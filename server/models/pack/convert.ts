@@ -22,6 +22,8 @@ const VOCAB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../
 export interface ConvertOptions extends CompileOptions {
   supir: string;
   sdxl: string;
+  /** A VAE file that replaces the base's (or stands in for a base without one). */
+  vae?: string;
   out: string;
   /** fp16 stores (and computes) the components the contract allows in float16; fp32 by default. */
   precision?: PackPrecision;
@@ -47,12 +49,13 @@ export async function convertToPack(opts: ConvertOptions): Promise<PackManifest>
   const sources: PackManifest['sources'] = [
     { role: 'supir', file: path.basename(opts.supir), bytes: fs.statSync(opts.supir).size, sha256: sha256File(opts.supir) },
     { role: 'sdxl', file: path.basename(opts.sdxl), bytes: fs.statSync(opts.sdxl).size, sha256: sha256File(opts.sdxl) },
+    ...(opts.vae ? [{ role: 'vae' as const, file: path.basename(opts.vae), bytes: fs.statSync(opts.vae).size, sha256: sha256File(opts.vae) }] : []),
   ];
   const precision = requestedPrecision(opts);
   const done = resumable(opts.out, sources, precision);
   const components: Record<string, PackComponent> = {};
   let architecture: Record<string, unknown> = { ...(done?.architecture ?? {}) };
-  const merged = await openMerged(opts.supir, opts.sdxl);
+  const merged = await openMerged(opts.supir, opts.sdxl, opts.vae ? { vae: opts.vae } : {});
   try {
     for (const [i, def] of COMPONENTS.entries()) {
       const step = `[${i + 1}/${COMPONENTS.length}] ${def.name}`;
