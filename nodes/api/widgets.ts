@@ -37,6 +37,8 @@ export interface ComboWidget {
   default: string;
   /** Marks combos that list files, so the editor can offer an upload button. */
   upload?: 'image';
+  /** Why a value is not in the list, in words that say what to do (a model not made yet, ...). */
+  unlisted?: (value: string, env: NodeEnv) => string;
   description?: string;
 }
 /** A 64-bit-safe seed; the editor offers fixed / increment / randomize after each queue. */
@@ -112,6 +114,7 @@ export function checkWidgetValue(spec: WidgetSpec, value: unknown, env: NodeEnv)
       if (typeof value !== 'string') return `expected one of the listed values, got ${describe(value)}`;
       const options = comboOptions(spec, env);
       if (options.includes(value)) return undefined;
+      if (spec.unlisted) return spec.unlisted(value, env);
       const shown = options.slice(0, 8).map((o) => JSON.stringify(o)).join(', ');
       return `${JSON.stringify(value)} is not in the list [${shown}${options.length > 8 ? ', …' : ''}]`;
     }

@@ -40,6 +40,22 @@ export function convertHint(env: NodeEnv, pack: string): string {
   return `make it with: npx supir-studio convert --supir SUPIR-v0Q.ckpt --sdxl sd_xl_base_1.0_0.9vae.safetensors --out ${out}`;
 }
 
+/** Whether `pack` names a folder of the models folder holding a manifest. */
+function hasManifest(env: NodeEnv, pack: string): boolean {
+  try {
+    return fs.existsSync(path.join(resolveInside(env.dirs, 'models', pack, 'pack'), MANIFEST_FILE));
+  } catch {
+    return false;
+  }
+}
+
+/** What to say of a pack that is not there: where it was looked for and the command that makes it. */
+export function missingPack(pack: string, env: NodeEnv): string {
+  const found = listPacks(env).filter((p) => hasManifest(env, p));
+  const others = found.length ? ` (packs here: ${found.join(', ')})` : '';
+  return `there is no model pack '${pack}' in ${env.dirs.folders.models}${others}; ${convertHint(env, pack)}`;
+}
+
 /**
  * Opens a SUPIR model pack (converted ONNX components + manifest). Only the manifest and file
  * sizes are checked here; the components are opened by the nodes that run them, so a graph that
@@ -52,10 +68,12 @@ export default defineNode({
   description: 'Opens a SUPIR model pack: a folder in the models folder made by `supir-studio convert` from the SUPIR and SDXL checkpoints.',
   inputs: {},
   widgets: {
-    pack: combo({ options: listPacks, default: DEFAULT_SUPIR_PACK, description: 'A folder of the models folder holding manifest.json.' }),
+    pack: combo({ options: listPacks, default: DEFAULT_SUPIR_PACK, unlisted: missingPack, description: 'A folder of the models folder holding manifest.json.' }),
     provider: combo({ options: PROVIDER_CHOICES, default: 'auto', description: 'auto tries CUDA, then WebGPU, then the CPU.' }),
   },
   outputs: { model: 'SUPIR_MODEL' },
+  // Said before anything is queued: a template names a pack that a fresh machine does not have.
+  validate: ({ pack }, env) => (hasManifest(env, pack) ? [] : [['pack', missingPack(pack, env)]]),
   fingerprint({ pack }, env) {
     // The manifest records every component's sha256, so its own hash stands for the whole pack.
     try {

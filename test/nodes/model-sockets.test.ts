@@ -35,6 +35,9 @@ function prompt(stage1Model: string, upscaleModel: string): ApiPrompt {
 describe('model socket types', () => {
   beforeAll(async () => {
     fs.writeFileSync(path.join(env.dirs.folders.inputs, 'photo.png'), await pngBytes(64, 64));
+    // Validation only looks for the pack's manifest (Load SUPIR Model refuses a pack that is not there).
+    fs.mkdirSync(path.join(env.dirs.folders.models, 'SUPIR-v0Q'), { recursive: true });
+    fs.writeFileSync(path.join(env.dirs.folders.models, 'SUPIR-v0Q', 'manifest.json'), '{}');
   });
 
   it('every model input and output is SUPIR_MODEL or UPSCALE_MODEL by family, each with its own colour', () => {

@@ -12,7 +12,8 @@ import { TINY_COMPILE_OPTIONS, writeTinyCheckpoints } from '../../server/models/
 import { GOLDEN_DIR } from '../support/golden.ts';
 import { EventRecorder, startTestServer, type TestServer } from './helpers.ts';
 
-const WORKFLOW = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, '../../workflows/supir-restore.json'), 'utf8'));
+/** The shipped SUPIR restore as CI runs it: the tiny pack, a photo shrunk to 128x96, 8 steps. */
+const WORKFLOW = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, '../workflows/fixtures/supir-restore-tiny.json'), 'utf8'));
 
 /** A whole SUPIR run on the tiny pack takes seconds; a loaded 2-core machine can make it minutes. */
 const MODEL_RUN_TIMEOUT = 300_000;
