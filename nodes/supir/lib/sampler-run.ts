@@ -7,7 +7,7 @@
 import { InputError } from '../../api/errors.ts';
 import type { SamplerSettings } from './sampler-presets.ts';
 import { sampleDpmpp2m } from './sampler-dpmpp.ts';
-import type { BatchedDenoiser, GuidanceOptions, StepCallback } from './sampler-guidance.ts';
+import type { GuidanceOptions } from './sampler-guidance.ts';
 import { sampleRestoreEdm } from './sampler.ts';
 
 /** The official DPM++ sampler, and our variant of it with RestoreEDM's guidance hooks. */
@@ -22,17 +22,7 @@ export interface SamplerRunSettings extends SamplerSettings {
 }
 
 /** What a run needs besides the settings: the network, the latents and the random draws. */
-export interface SamplerIo<C> {
-  denoiser: BatchedDenoiser<C>;
-  cond: C;
-  shape: readonly [number, number, number, number];
-  /** N(0,1) initial noise of the latent's size. */
-  noise: Float32Array;
-  /** The next N(0,1) latent-sized draw (churn or SDE noise), in the order the sampler asks. */
-  drawNoise: (step: number) => Float32Array;
-  xCenter: Float32Array;
-  onStep?: StepCallback | undefined;
-}
+export type SamplerIo<C> = Pick<GuidanceOptions<C>, 'denoiser' | 'cond' | 'shape' | 'noise' | 'drawNoise' | 'onStep'> & { xCenter: Float32Array };
 
 /**
  * Runs the chosen sampler. RestoreEDM gets every hook (LinearCFG, the linear control ramp,
