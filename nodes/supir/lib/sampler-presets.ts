@@ -3,20 +3,7 @@
  * few-step settings ComfyUI-SUPIR uses with Lightning SDXL bases: choosing one on SUPIR Sample
  * replaces the widgets it lists, so a workflow can say "paper" and mean exactly the paper's settings.
  */
-import { DPMPP_GUIDED, type SamplerName } from './sampler-run.ts';
-
-export interface SamplerSettings {
-  steps: number;
-  cfg_scale: number;
-  cfg_scale_start: number;
-  linear_cfg: boolean;
-  control_scale: number;
-  control_scale_start: number;
-  linear_control_scale: boolean;
-  restoration_scale: number;
-  s_churn: number;
-  s_noise: number;
-}
+import { DPMPP_GUIDED, type SamplerName, type SamplerSettings } from './sampler-run.ts';
 
 /**
  * A preset's settings; `sampler` only where the settings are meant for one sampler (the Lightning

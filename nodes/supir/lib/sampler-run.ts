@@ -5,7 +5,6 @@
  * shows against the official runs.
  */
 import { InputError } from '../../api/errors.ts';
-import type { SamplerSettings } from './sampler-presets.ts';
 import { sampleDpmpp2m } from './sampler-dpmpp.ts';
 import type { GuidanceOptions } from './sampler-guidance.ts';
 import { sampleRestoreEdm } from './sampler.ts';
@@ -15,6 +14,20 @@ export const DPMPP_OFFICIAL = 'DPM++ 2M Karras';
 export const DPMPP_GUIDED = 'DPM++ 2M Karras + restoration guidance (not in the paper)';
 export const SAMPLERS = ['RestoreEDM', DPMPP_OFFICIAL, DPMPP_GUIDED] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
+
+/** SUPIR Sample's sampling widgets (what a preset sets). */
+export interface SamplerSettings {
+  steps: number;
+  cfg_scale: number;
+  cfg_scale_start: number;
+  linear_cfg: boolean;
+  control_scale: number;
+  control_scale_start: number;
+  linear_control_scale: boolean;
+  restoration_scale: number;
+  s_churn: number;
+  s_noise: number;
+}
 
 export interface SamplerRunSettings extends SamplerSettings {
   /** One of SAMPLERS (a combo widget's value). */
