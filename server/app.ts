@@ -21,6 +21,7 @@ import { interruptRouter } from './http/interrupt.ts';
 import { nodesRouter } from './http/nodes.ts';
 import { promptRouter } from './http/prompt.ts';
 import { queueRouter } from './http/queue.ts';
+import { supirEstimateRouter } from './http/supir-estimate.ts';
 import { systemRouter } from './http/system.ts';
 import { templatesRouter } from './http/templates.ts';
 import { uploadRouter } from './http/upload.ts';
@@ -156,7 +157,7 @@ function createApp(ctx: ServerContext, guard: GuardOptions, auth: AuthOptions): 
   // Raw-body routes come before the JSON parser so that it never consumes an upload.
   app.use(uploadRouter(ctx));
   app.use('/api', requireJsonBody, express.json({ limit: ctx.config.limits.maxJsonBytes }), jsonLimits(ctx.config.limits));
-  for (const router of [nodesRouter, promptRouter, queueRouter, interruptRouter, historyRouter, viewRouter, workflowsRouter, templatesRouter, systemRouter]) {
+  for (const router of [nodesRouter, promptRouter, queueRouter, interruptRouter, historyRouter, viewRouter, workflowsRouter, templatesRouter, systemRouter, supirEstimateRouter]) {
     app.use(router(ctx));
   }
   app.use(editorRouter(ctx.config.editorDir));

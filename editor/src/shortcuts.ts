@@ -1,7 +1,7 @@
 import type { Studio } from './state/studio.svelte.ts';
 
 /** True when keys typed now belong to a text field rather than to the canvas. */
-function typingIn(target: EventTarget | null): boolean {
+export function typingIn(target: EventTarget | null): boolean {
   if (!(target instanceof HTMLElement)) return false;
   if (target.isContentEditable) return true;
   if (target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement) return true;
@@ -10,8 +10,9 @@ function typingIn(target: EventTarget | null): boolean {
 
 /**
  * The editor's keyboard shortcuts, on the window. Ctrl+S and Ctrl+Enter work everywhere; the
- * graph edits (undo, copy, delete, group...) only when no text field has the focus and no dialog is
- * open. Keys the canvas already handled (defaultPrevented) are left alone.
+ * graph edits (undo, delete, group...) only when no text field has the focus and no dialog is
+ * open. Keys the canvas already handled (defaultPrevented) are left alone. Copy and paste are the
+ * browser's copy and paste events (clipboard-events.ts).
  */
 export function bindShortcuts(studio: Studio): () => void {
   const onKey = (e: KeyboardEvent): void => {
@@ -31,8 +32,8 @@ export function bindShortcuts(studio: Studio): () => void {
     }
     const graph = studio.graph;
     if (!graph || modal || typingIn(e.target) || e.altKey) return;
-    // Copying text the user selected on the page (an error message) is the browser's job.
-    if (mod && key === 'c' && !(window.getSelection()?.isCollapsed ?? true)) return;
+    // Ctrl+C and Ctrl+V are left to the browser, whose copy and paste events carry the clipboard:
+    // clipboard-events.ts copies and pastes nodes there, and pastes images as Load Image nodes.
     const action = graphAction(key, mod, e.shiftKey);
     if (!action) return;
     e.preventDefault();
@@ -48,8 +49,6 @@ function graphAction(key: string, mod: boolean, shift: boolean): GraphAction | n
   if (!mod) return key === 'delete' || key === 'backspace' ? (g) => g.deleteSelection() : null;
   if (key === 'z') return shift ? (g) => g.redo() : (g) => g.undo();
   if (key === 'y' && !shift) return (g) => g.redo();
-  if (key === 'c' && !shift) return (g) => g.copySelection();
-  if (key === 'v' && !shift) return (g) => g.paste();
   if (key === 'g' && !shift) return (g) => g.groupSelection();
   return null;
 }

@@ -27,8 +27,8 @@ export function sniffImageFormat(bytes: Uint8Array): ImageFormat | undefined {
 
 /** Words for what bytes that are not an accepted image hold, for the error message. */
 export function describeContent(bytes: Uint8Array): string {
-  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, 4096));
-  const text = head.toString('latin1');
+  // Latin-1, one character per byte (no Buffer: the editor sniffs dropped files with this module too).
+  const text = String.fromCharCode(...bytes.subarray(0, 4096));
   const trimmed = text.replace(/^\xef\xbb\xbf/, '').trimStart();
   if (trimmed.startsWith('<')) {
     if (/<svg[\s>/]/i.test(text)) return 'SVG (a vector drawing in XML)';

@@ -14,6 +14,9 @@ import { batchedControl, batchedText, sessionDenoiserStep, tileConds } from './l
 import { latentWindows, tiledDenoiser } from './lib/sampler-tiles.ts';
 import { PRESET_NAMES, withPreset } from './lib/sampler-presets.ts';
 import { runSampler, SAMPLERS } from './lib/sampler-run.ts';
+import { checkGpuRoom, cudaFreeBytes } from './lib/gpu-memory.ts';
+import { estimateInput, samplingActivations } from './lib/memory-estimate.ts';
+import { packOf } from './lib/pack-session.ts';
 
 /** At most this many previews per second: each one is encoded and sent to every editor. */
 const PREVIEW_INTERVAL_MS = 100;
@@ -78,6 +81,12 @@ export default defineNode({
         // A pack without a usable denoiser_step is the model input's fault, not this node's.
         throw err instanceof StudioError && (err.code === 'NOT_FOUND' || err.code === 'BAD_INPUT') ? new InputError('model', err.message, err.code) : err;
       });
+    if (session.provider === 'cuda') {
+      // The weights are on the device now: what must still fit is one call's activations.
+      const side = (cells: number): number => (args.tile_size > 0 ? Math.min(args.tile_size, cells) : cells);
+      const needed = n * samplingActivations(estimateInput(packOf(model)), side(h), side(w));
+      checkGpuRoom(needed, await cudaFreeBytes(), `a ${w}x${h}-cell latent${args.tile_size > 0 ? ` in ${args.tile_size}-cell tiles` : ''}`);
+    }
     const step = sessionDenoiserStep(session, ctx.signal);
     const network: BatchedDenoiser<DenoiserCond> = async (x, sigma, cond, cs) => {
       const [n2, , th, tw] = cond.control.dims;

@@ -21,7 +21,18 @@ export const MAX_UPLOAD_NAME_BYTES = 200;
  */
 export function uploadRouter(ctx: ServerContext): Router {
   const router = Router();
-  const raw = express.raw({ type: () => true, limit: ctx.config.limits.maxUploadBytes });
+  const limit = ctx.config.limits.maxUploadBytes;
+  const parse = express.raw({ type: () => true, limit });
+  // The body parser's own 413 names neither the file nor the limit; this one says both.
+  const raw: express.RequestHandler = (req, res, next) => {
+    parse(req, res, (err?: unknown) => {
+      if ((err as { type?: string } | undefined)?.type !== 'entity.too.large') return next(err);
+      const name = typeof req.query.filename === 'string' ? `uploaded file ${JSON.stringify(req.query.filename)}` : 'the uploaded file';
+      const size = Number(req.headers['content-length']);
+      const sized = Number.isFinite(size) && size > 0 ? ` (${sizeText(size)})` : '';
+      next(new StudioError('TOO_LARGE', `${name}${sized} is larger than this server accepts for an upload (at most ${sizeText(limit)})`));
+    });
+  };
   router.post('/api/upload', raw, async (req, res) => {
     const filename = checkRelativeName(queryString(req.query.filename, 'filename'), 'filename');
     if (filename.includes('/')) throw new StudioError('BAD_PATH', 'filename must not contain "/" (use subfolder)');
@@ -69,6 +80,11 @@ function freeName(ctx: ServerContext, subfolder: string, filename: string): stri
     if (!fs.existsSync(resolveInside(ctx.dirs, 'inputs', join(subfolder, candidate)))) return candidate;
   }
   throw new StudioError('BAD_INPUT', `too many files named like ${JSON.stringify(filename)}; pass overwrite=1`);
+}
+
+function sizeText(bytes: number): string {
+  if (bytes < 1024 * 1024) return `${Math.ceil(bytes / 1024)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0)} MB`;
 }
 
 function join(subfolder: string, name: string): string {

@@ -134,6 +134,8 @@ describe('the editor in a browser', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'supir-import-')), 'imported.json');
     fs.writeFileSync(file, JSON.stringify(wf));
     await page.getByTestId('import-file-input').setInputFiles(file);
+    // The graph built above is unsaved work: opening a file asks first (test/browser/unsaved.test.ts).
+    await page.getByTestId('unsaved-discard').click();
     await expect.poll(() => hook<number>(page, 'return s.workflow().nodes[1]?.widgets_values.scale;')).toBe(3);
 
     await page.getByTestId('workflow-menu-button').click();

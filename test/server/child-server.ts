@@ -1,7 +1,8 @@
 /**
  * A server in a process of its own, for the tests that must kill it (SIGKILL: no shutdown code
  * runs, as in a crash or power cut) and for `npm run load`, whose latency figures must not share an
- * event loop with the load generator. Args: DATA_ROOT [fail|requeue]. Prints one JSON line
+ * event loop with the load generator. Args: DATA_ROOT [fail|requeue] [maxPending] [port] (a
+ * restarted server takes the port it had, as `npm start` does). Prints one JSON line
  * `{"url": ...}` on stdout once listening. Registers the test node packs beside the catalogue.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -11,10 +12,10 @@ import { NodeRegistry } from '../../server/engine/index.ts';
 import { testNodes } from '../support/test-nodes.ts';
 import { faultNodes } from './fault-nodes.ts';
 
-const [dataRoot, onRestart = 'fail', maxPending = '1000'] = process.argv.slice(2);
-if (!dataRoot) throw new Error('usage: child-server.ts DATA_ROOT [fail|requeue] [maxPending]');
+const [dataRoot, onRestart = 'fail', maxPending = '1000', port = '0'] = process.argv.slice(2);
+if (!dataRoot) throw new Error('usage: child-server.ts DATA_ROOT [fail|requeue] [maxPending] [port]');
 const server = await startServer(
-  { port: 0, dataRoot, onRestart: onRestart === 'requeue' ? 'requeue' : 'fail', maxPending: Number(maxPending) },
+  { port: Number(port), dataRoot, onRestart: onRestart === 'requeue' ? 'requeue' : 'fail', maxPending: Number(maxPending) },
   new NodeRegistry([...catalogue, ...testNodes, ...faultNodes]),
 );
 process.stdout.write(`${JSON.stringify({ url: server.url, pid: process.pid })}\n`);

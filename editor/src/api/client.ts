@@ -43,7 +43,7 @@ export interface SystemInfo {
   };
   memory: { total: number; free: number; rss: number };
   cache: { entries: number; bytes: number; budget: number };
-  limits: { maxPixels: number; maxUploadBytes: number; maxJsonBytes: number };
+  limits: { maxPixels: number; maxUploadBytes: number; maxJsonBytes: number; maxImageSide?: number };
 }
 
 export interface UploadResult {
@@ -52,6 +52,20 @@ export interface UploadResult {
   folder: 'inputs';
   width: number;
   height: number;
+}
+
+/** GET /api/supir/estimate: the memory a SUPIR run of a pack needs at a size (docs/api.md). */
+export interface SupirEstimate {
+  pack: string;
+  precision: string;
+  width: number;
+  height: number;
+  tiledVae: boolean;
+  tiledVaeAbove: number;
+  peak: number;
+  stages: Array<{ stage: string; weights: number; activations: number; peak: number }>;
+  /** "about 8.4 GB at 1024x1024 (fp16; sampling 8.4 GB); tiled VAE on" */
+  text: string;
 }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -67,12 +81,9 @@ export function onUnauthorized(fn: (err: ApiError) => void): () => void {
   return () => void unauthorizedListeners.delete(fn);
 }
 
-async function request<T>(method: Method, path: string, body?: unknown, raw?: Blob): Promise<T> {
+async function request<T>(method: Method, path: string, body?: unknown): Promise<T> {
   const init: RequestInit = { method, headers: {} };
-  if (raw !== undefined) {
-    init.body = raw;
-    init.headers = { 'Content-Type': 'application/octet-stream' };
-  } else if (body !== undefined) {
+  if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers = { 'Content-Type': 'application/json' };
   }
@@ -82,25 +93,69 @@ async function request<T>(method: Method, path: string, body?: unknown, raw?: Bl
   } catch (err) {
     throw new ApiError(0, 'NETWORK', `cannot reach the server (${err instanceof Error ? err.message : String(err)})`);
   }
-  const text = await res.text();
+  return answer<T>(method, path, res.status, await res.text());
+}
+
+/** The JSON of an answer, or the ApiError it carries (the API's `{ error: { code, message } }`). */
+function answer<T>(method: Method, path: string, status: number, text: string): T {
+  const ok = status >= 200 && status < 300;
   let json: unknown = null;
   try {
     json = text ? JSON.parse(text) : null;
   } catch {
-    if (res.ok) throw new ApiError(res.status, 'BAD_RESPONSE', `${method} ${path}: the answer is not JSON`);
+    if (ok) throw new ApiError(status, 'BAD_RESPONSE', `${method} ${path}: the answer is not JSON`);
   }
-  if (!res.ok) {
+  if (!ok) {
     const err = (json as { error?: { code?: string; message?: string }; node_errors?: ValidationIssue[] } | null) ?? {};
     const failure = new ApiError(
-      res.status,
+      status,
       err.error?.code ?? 'HTTP',
-      err.error?.message ?? `${method} ${path} failed with HTTP ${res.status}`,
+      err.error?.message ?? `${method} ${path} failed with HTTP ${status}`,
       Array.isArray(err.node_errors) ? err.node_errors : [],
     );
     if (failure.status === 401 && failure.code === 'UNAUTHORIZED') for (const fn of unauthorizedListeners) fn(failure);
     throw failure;
   }
   return json as T;
+}
+
+export interface UploadOptions {
+  subfolder?: string;
+  overwrite?: boolean;
+  /** Bytes sent so far and the total, as the browser reports them while the body goes out. */
+  onProgress?: (sent: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * POST /api/upload through XMLHttpRequest, whose upload events report how much of the body has
+ * gone out (fetch has no upload progress). Errors are ApiErrors as for every other call.
+ */
+function uploadFile(file: Blob, filename: string, opts: UploadOptions = {}): Promise<UploadResult> {
+  const q = new URLSearchParams({ filename });
+  if (opts.subfolder) q.set('subfolder', opts.subfolder);
+  if (opts.overwrite) q.set('overwrite', '1');
+  const path = `/api/upload?${q}`;
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', path);
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    xhr.upload.onprogress = (e) => opts.onProgress?.(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.onload = () => {
+      try {
+        resolve(answer<UploadResult>('POST', path, xhr.status, xhr.responseText));
+      } catch (err) {
+        reject(err);
+      }
+    };
+    xhr.onerror = () => reject(new ApiError(0, 'NETWORK', 'cannot reach the server (the upload was cut off)'));
+    xhr.onabort = () => reject(new ApiError(0, 'ABORTED', 'the upload was cancelled'));
+    if (opts.signal) {
+      if (opts.signal.aborted) return reject(new ApiError(0, 'ABORTED', 'the upload was cancelled'));
+      opts.signal.addEventListener('abort', () => xhr.abort(), { once: true });
+    }
+    xhr.send(file);
+  });
 }
 
 const enc = encodeURIComponent;
@@ -129,12 +184,8 @@ export const api = {
   deleteHistory: (id: string) => request<{ deleted: string }>('DELETE', `/api/history/${enc(id)}`),
   clearHistory: () => request<{ deleted: number }>('DELETE', '/api/history'),
 
-  upload: (file: Blob, filename: string, opts: { subfolder?: string; overwrite?: boolean } = {}) => {
-    const q = new URLSearchParams({ filename });
-    if (opts.subfolder) q.set('subfolder', opts.subfolder);
-    if (opts.overwrite) q.set('overwrite', '1');
-    return request<UploadResult>('POST', `/api/upload?${q}`, undefined, file);
-  },
+  /** Stores an image in the inputs folder; `onProgress` follows the body as it is sent. */
+  upload: (file: Blob, filename: string, opts: UploadOptions = {}) => uploadFile(file, filename, opts),
 
   workflows: {
     list: () => request<string[]>('GET', '/api/workflows'),
@@ -149,6 +200,10 @@ export const api = {
   },
 
   system: () => request<SystemInfo>('GET', '/api/system'),
+
+  /** The memory estimate of a SUPIR model pack (a Load SUPIR Model `pack` value); a missing pack is a 404 ApiError. */
+  supirEstimate: (pack: string, width = 1024, height = 1024) =>
+    request<SupirEstimate>('GET', `/api/supir/estimate?${new URLSearchParams({ pack, width: String(width), height: String(height) })}`),
 };
 
 /** The URL of a data file; `bust` adds a query that defeats the browser cache for re-used names. */

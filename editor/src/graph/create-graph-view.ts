@@ -9,7 +9,10 @@ import { EditHistory } from './history.ts';
 import { ImageCache } from './image-cache.ts';
 import { applyLinkColours, setupLiteGraph } from './litegraph-setup.ts';
 import { canvasMenu } from './menus.ts';
-import { NodeImages } from './node-images.ts';
+import { imageWidgetOf, nodeBox, refreshComboOptions } from './image-inputs.ts';
+import { inputNodeHeight, NodeImages } from './node-images.ts';
+import { placeInRow } from './placement.ts';
+import { shownEstimate } from './pack-estimate.ts';
 import { registerCatalogue } from './node-classes.ts';
 import { trackPointer } from './pointer.ts';
 import { RunOverlay } from './run-overlay.ts';
@@ -35,6 +38,7 @@ export function createGraphView(el: HTMLCanvasElement): GraphView {
   let loading = false;
   const changeListeners = new Set<() => void>();
   const imageListeners = new Set<(nodeId: string, url: string) => void>();
+  const pickListeners = new Set<(nodeId: string) => void>();
   const emit = <A extends unknown[]>(listeners: Iterable<(...args: A) => void>, ...args: A): void => {
     for (const l of [...listeners]) {
       try {
@@ -62,7 +66,7 @@ export function createGraphView(el: HTMLCanvasElement): GraphView {
   const maybeEdited = (): void => {
     if (!loading) history.schedule();
   };
-  setViewHooks(graph, { edited: maybeEdited });
+  setViewHooks(graph, { edited: maybeEdited, pickImage: (node) => emit(pickListeners, String(node.id)) });
   graph.on_change = maybeEdited;
   graph.onAfterChange = maybeEdited;
   canvas.onNodeMoved = maybeEdited;
@@ -91,6 +95,17 @@ export function createGraphView(el: HTMLCanvasElement): GraphView {
     emit(changeListeners);
   };
   const selectedNodes = (): LGraphNode[] => [...canvas.selectedItems].filter((i): i is LGraphNode => i instanceof LGraphNode);
+  const graphPoint = (clientX: number, clientY: number): [number, number] | null => {
+    const rect = el.getBoundingClientRect();
+    if (clientX < rect.left || clientY < rect.top || clientX > rect.right || clientY > rect.bottom) return null;
+    const p = canvas.ds.convertCanvasToOffset([clientX - rect.left, clientY - rect.top]);
+    return [p[0] ?? 0, p[1] ?? 0];
+  };
+  const viewCentre = (): [number, number] => {
+    const rect = el.getBoundingClientRect();
+    const p = canvas.convertCanvasToOffset([rect.width / 2, rect.height / 2]);
+    return [p[0] ?? 0, p[1] ?? 0];
+  };
 
   const view: GraphView = {
     setCatalogue(next: NodeCatalogueJson): void {
@@ -167,6 +182,84 @@ export function createGraphView(el: HTMLCanvasElement): GraphView {
     },
     pairSplit: (nodeId) => images.split(nodeId),
 
+    nodeBox(nodeId) {
+      const node = nodeById(graph, nodeId);
+      if (!node) return null;
+      const b = nodeBox(node);
+      const [x, y] = canvas.ds.convertOffsetToCanvas([b.x, b.y]);
+      const rect = el.getBoundingClientRect();
+      return { x: rect.left + (x ?? 0), y: rect.top + (y ?? 0), width: b.w * canvas.ds.scale, height: b.h * canvas.ds.scale };
+    },
+    graphPoint,
+    imageNodeAt(clientX, clientY) {
+      const p = graphPoint(clientX, clientY);
+      const node = p ? graph.getNodeOnPos(p[0], p[1], canvas.visible_nodes) : null;
+      return node && imageWidgetOf(node) ? String(node.id) : null;
+    },
+    selectedImageNode() {
+      const nodes = selectedNodes();
+      return nodes.length === 1 && imageWidgetOf(nodes[0]!) ? String(nodes[0]!.id) : null;
+    },
+    setImage(nodeId, file) {
+      const node = nodeById(graph, nodeId);
+      const widget = node ? imageWidgetOf(node) : null;
+      if (!node || !widget) return false;
+      setNodeWidget(node, widget, file);
+      canvas.setDirty(true, true);
+      history.check();
+      return true;
+    },
+    addImageNodes(type, list, at) {
+      const made: LGraphNode[] = [];
+      for (const image of list) {
+        const node = LiteGraph.createNode(type);
+        if (!node) throw new Error(`unknown node type "${type}"`);
+        const widget = imageWidgetOf(node);
+        if (!widget) throw new Error(`${type} takes no image file`);
+        setNodeWidget(node, widget, image.file);
+        made.push(node);
+      }
+      if (!made.length) return [];
+      const title = LiteGraph.NODE_TITLE_HEIGHT;
+      const sizes = made.map((node, i) => {
+        const aspect = list[i]!.aspect;
+        return [node.size[0], (aspect && aspect > 0 ? inputNodeHeight(node, aspect) : node.size[1]) + title] as const;
+      });
+      let start = at;
+      if (!start) {
+        // Centred on the view: the row's middle there, its nodes' tops a little above the middle.
+        const centre = viewCentre();
+        const width = sizes.reduce((sum, [w]) => sum + w, 0) + 30 * (sizes.length - 1);
+        start = [centre[0] - width / 2, centre[1] - 120];
+      }
+      const boxes = placeInRow(sizes, [start[0], start[1] - title], graph.nodes.map(nodeBox));
+      made.forEach((node, i) => {
+        node.pos = [Math.round(boxes[i]!.x), Math.round(boxes[i]!.y + title)];
+        graph.add(node);
+        arrangeNode(node);
+      });
+      canvas.setDirty(true, true);
+      history.check();
+      return made.map((n) => String(n.id));
+    },
+    besideNode(nodeId) {
+      const node = nodeById(graph, nodeId);
+      return node ? [node.pos[0] + node.size[0] + 30, node.pos[1]] : null;
+    },
+    refreshOptions(next) {
+      catalogue = new Map(next.nodes.map((n) => [n.id, n]));
+      if (refreshComboOptions(graph, next)) canvas.setDirty(true, false);
+    },
+    imageFooter: (nodeId) => images.footer(nodeId),
+    onPickImage(listener) {
+      pickListeners.add(listener);
+      return () => pickListeners.delete(listener);
+    },
+    packEstimate(nodeId) {
+      const node = nodeById(graph, nodeId);
+      return node ? shownEstimate(canvas, el, node) : null;
+    },
+
     setRunState(nodeId, patch): void {
       states.patch(nodeId, patch);
       canvas.setDirty(true, true);
@@ -190,8 +283,8 @@ export function createGraphView(el: HTMLCanvasElement): GraphView {
 
     undo: () => restore(history.undo()),
     redo: () => restore(history.redo()),
-    copySelection(): void {
-      clipboard.copy();
+    copySelection(): boolean {
+      return clipboard.copy();
     },
     paste(): void {
       if (clipboard.paste(pointer.graphPointer()).length) history.check();
@@ -229,6 +322,7 @@ export function createGraphView(el: HTMLCanvasElement): GraphView {
       graph.clear();
       changeListeners.clear();
       imageListeners.clear();
+      pickListeners.clear();
       cache.clear();
     },
   };

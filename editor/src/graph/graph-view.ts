@@ -50,6 +50,33 @@ export interface GraphView {
   imageBox(nodeId: string, index?: number): { x: number; y: number; width: number; height: number } | null;
   /** Where a Compare node's A/B split is on the node, 0..1 (null: no pair drawn there). */
   pairSplit(nodeId: string): number | null;
+  /** The memory estimate line last drawn on a Load SUPIR Model node, with its client box (null: none drawn). */
+  packEstimate(nodeId: string): { text: string; lines: string[]; box: { x: number; y: number; width: number; height: number } } | null;
+
+  /** Client coordinates and size of a node as drawn now (title bar included, grown for its images). */
+  nodeBox(nodeId: string): { x: number; y: number; width: number; height: number } | null;
+  /** Graph coordinates of a page point over the canvas, or null when the point is not over it. */
+  graphPoint(clientX: number, clientY: number): [number, number] | null;
+  /** The node under a page point that takes an image file (Load Image, its image not linked), or null. */
+  imageNodeAt(clientX: number, clientY: number): string | null;
+  /** The one selected node that takes an image file, or null. */
+  selectedImageNode(): string | null;
+  /** Sets the image file of a node that takes one; false when it takes none. */
+  setImage(nodeId: string, file: string): boolean;
+  /**
+   * Adds one `type` node (Load Image) per image, its image set, left to right from `at` (graph
+   * units; default: the middle of the view), each where it covers no other node once its image
+   * shows (`aspect` = width / height, when known). Returns their ids.
+   */
+  addImageNodes(type: string, images: ReadonlyArray<{ file: string; aspect: number | null }>, at?: [number, number]): string[];
+  /** Graph coordinates right of a node, top-aligned with it (where the images after the first go). */
+  besideNode(nodeId: string): [number, number] | null;
+  /** Gives every combo the values the catalogue lists now (the image list after an upload). */
+  refreshOptions(catalogue: NodeCatalogueJson): void;
+  /** The text last drawn under a node's input image (its size, "1411 x 1411"), or null. */
+  imageFooter(nodeId: string): string | null;
+  /** Called when a node's "choose file to upload" button is pressed. */
+  onPickImage(listener: (nodeId: string) => void): () => void;
 
   /** Execution overlay: the app feeds engine events in, the canvas draws them. */
   setRunState(nodeId: string, patch: Partial<NodeRunState>): void;
@@ -62,7 +89,8 @@ export interface GraphView {
 
   undo(): void;
   redo(): void;
-  copySelection(): void;
+  /** Copies the selected nodes to the editor's clipboard; false when nothing is selected. */
+  copySelection(): boolean;
   paste(): void;
   deleteSelection(): void;
   /** Groups the selected nodes (Ctrl+G). */

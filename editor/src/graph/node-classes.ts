@@ -2,6 +2,7 @@ import { LGraphNode, LiteGraph, type IContextMenuValue, type LGraphCanvas, type 
 import type { IBaseWidget } from '@comfyorg/litegraph/dist/types/widgets';
 import type { NodeCatalogueJson } from '../../../server/protocol/index.ts';
 import { nodeMenu } from './menus.ts';
+import { addPackEstimate, SUPIR_PACK_NODE } from './pack-estimate.ts';
 import { addSweepPickers, SWEEP_NODE_TYPE } from './sweep-pickers.ts';
 import { viewHooksOf } from './view-hooks.ts';
 import { widgetInputMenu } from './widget-inputs.ts';
@@ -59,6 +60,7 @@ function makeNodeClass(def: CatalogueNode): StudioNodeClass {
       for (const output of def.outputs) this.addOutput(output.name, output.type);
       for (const plan of plans) addPlannedWidget(this, plan);
       if (def.id === SWEEP_NODE_TYPE) addSweepPickers(this);
+      if (def.id === SUPIR_PACK_NODE) addPackEstimate(this);
       this.setSize(this.computeSize());
     }
 
@@ -115,6 +117,17 @@ function addPlannedWidget(node: LGraphNode, plan: WidgetPlan): void {
   }
   if (plan.tooltip) widget.tooltip = plan.tooltip;
   if (plan.type === 'number' && plan.seed) addSeedControl(node, plan.name);
+  if (plan.type === 'combo' && plan.upload === 'image') addUploadButton(node, plan.name);
+}
+
+/** The button under an image combo (Load Image), as in ComfyUI: the app opens a file picker. */
+export const UPLOAD_BUTTON_WIDGET = 'choose file to upload';
+
+function addUploadButton(node: LGraphNode, imageWidget: string): void {
+  const widget = node.addWidget('button', UPLOAD_BUTTON_WIDGET, '', () => viewHooksOf(node)?.pickImage?.(node, imageWidget), {});
+  // Not a value: never serialised (copy/paste's positional widgets_values skip it).
+  widget.serialize = false;
+  widget.tooltip = 'Upload images from this computer (or drop them on the node, or paste one)';
 }
 
 /** The "control after queue" combo under a seed: its value lives in node.properties, not in widgets_values. */

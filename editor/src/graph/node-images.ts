@@ -7,6 +7,8 @@ import { THEME } from './theme.ts';
 
 const PAD = 8;
 const MAX_SHOWN = 16;
+/** Room under a Load Image preview for its size. */
+const FOOTER = 16;
 
 interface Growth {
   from: [number, number];
@@ -26,6 +28,8 @@ export class NodeImages {
   readonly #splits = new Map<string, number>();
   /** The rect of each node's pair, for the pointer. */
   readonly #pairs = new Map<string, Rect>();
+  /** What was written under each node's input image (its size). */
+  readonly #footers = new Map<string, string>();
 
   constructor(cache: ImageCache) {
     this.#cache = cache;
@@ -39,16 +43,20 @@ export class NodeImages {
     const shown = urls.slice(from);
     if (!shown.length || node.flags.collapsed) {
       this.#hits.delete(id);
+      this.#footers.delete(id);
       if (!shown.length) this.#shrink(node);
       return;
     }
     const top = contentBottom(node) + 4;
     const width = node.size[0] - PAD * 2;
     const aspects = shown.map((u) => this.#cache.aspect(u));
+    // The picked input of a Load Image node says its size under it ("1411 x 1411").
+    const footer = shown.length === 1 && shown[0] === inputPreviewUrl(node) ? FOOTER : 0;
     // Sized once the images' shapes are known, so a node does not jump twice.
-    if (aspects.some((a) => a !== null)) this.#fit(node, top + wantedImageHeight(aspects, width, 96, 640) + PAD + 4);
-    const area: Rect = { x: PAD, y: top, w: width, h: Math.max(0, node.size[1] - top - PAD - 4) };
+    if (aspects.some((a) => a !== null)) this.#fit(node, top + wantedImageHeight(aspects, width, 96, 640) + footer + PAD + 4);
+    const area: Rect = { x: PAD, y: top, w: width, h: Math.max(0, node.size[1] - top - footer - PAD - 4) };
     const rects = imageRects(aspects, area);
+    this.#footers.delete(id);
     const hits: Array<{ rect: Rect; url: string }> = [];
     ctx.save();
     shown.forEach((url, i) => {
@@ -62,6 +70,7 @@ export class NodeImages {
         ctx.strokeRect(rect.x + 0.5, rect.y + 0.5, rect.w - 1, rect.h - 1);
         const label = labels[from + i];
         if (label) caption(ctx, rect, label);
+        if (footer) this.#drawFooter(id, ctx, rect, `${img.naturalWidth} x ${img.naturalHeight}`);
         hits.push({ rect, url });
       } else {
         placeholder(ctx, rect, this.#cache.failed(url) ? 'image unavailable' : 'loading…');
@@ -135,6 +144,22 @@ export class NodeImages {
     return true;
   }
 
+  /** The text last drawn under a node's input image (its size, "1411 x 1411"), or null. */
+  footer(nodeId: string): string | null {
+    return this.#footers.get(nodeId) ?? null;
+  }
+
+  #drawFooter(id: string, ctx: CanvasRenderingContext2D, rect: Rect, text: string): void {
+    ctx.save();
+    ctx.font = `11px ${THEME.font}`;
+    ctx.fillStyle = THEME.muted;
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'middle';
+    ctx.fillText(text, rect.x + rect.w / 2, rect.y + rect.h + FOOTER / 2 + 1);
+    ctx.restore();
+    this.#footers.set(id, text);
+  }
+
   /** The rect (node-local) of the `index`th image last drawn in a node, or of its pair. */
   rect(nodeId: string, index: number): Rect | null {
     return this.#hits.get(nodeId)?.[index]?.rect ?? null;
@@ -158,6 +183,7 @@ export class NodeImages {
   }
 
   forget(): void {
+    this.#footers.clear();
     this.#growth.clear();
     this.#hits.clear();
     this.#pairs.clear();
@@ -195,6 +221,12 @@ export class NodeImages {
 }
 
 const sameSize = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => Math.abs(a[0]! - b[0]!) < 0.5 && Math.abs(a[1]! - b[1]!) < 0.5;
+
+/** How tall a Load Image node becomes once it shows a picked image of this aspect (width / height). */
+export function inputNodeHeight(node: LGraphNode, aspect: number): number {
+  const top = contentBottom(node) + 4;
+  return Math.max(node.size[1], Math.round(top + wantedImageHeight([aspect], node.size[0] - PAD * 2, 96, 640) + FOOTER + PAD + 4));
+}
 
 /** Where the node's own content (slots and widgets) ends, node-local. */
 export function contentBottom(node: LGraphNode): number {

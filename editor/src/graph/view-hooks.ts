@@ -7,6 +7,8 @@ import type { LGraph, LGraphNode } from '@comfyorg/litegraph';
 export interface ViewHooks {
   /** A widget value or a widget/input conversion changed: the view checks for an edit. */
   edited(node: LGraphNode): void;
+  /** The node's "choose file to upload" button was pressed for its image widget `widget`. */
+  pickImage?(node: LGraphNode, widget: string): void;
 }
 
 const hooks = new WeakMap<object, ViewHooks>();

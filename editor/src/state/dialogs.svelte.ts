@@ -16,14 +16,37 @@ export interface ConfirmRequest {
   resolve: (ok: boolean) => void;
 }
 
+export type UnsavedChoice = 'save' | 'discard' | 'cancel';
+
+/** "Save changes to …?" before the canvas is replaced: Save, Discard or Cancel. */
+export interface UnsavedRequest {
+  title: string;
+  message: string;
+  resolve: (choice: UnsavedChoice) => void;
+}
+
 /** The app's own modal dialogs (no window.prompt/confirm, so tests can drive them). */
 export class DialogState {
   name = $state.raw<NameRequest | null>(null);
   confirmation = $state.raw<ConfirmRequest | null>(null);
+  unsaved = $state.raw<UnsavedRequest | null>(null);
   libraryOpen = $state.raw(false);
 
   get anyOpen(): boolean {
-    return this.name !== null || this.confirmation !== null || this.libraryOpen;
+    return this.name !== null || this.confirmation !== null || this.unsaved !== null || this.libraryOpen;
+  }
+
+  askUnsaved(opts: Omit<UnsavedRequest, 'resolve'>): Promise<UnsavedChoice> {
+    this.unsaved?.resolve('cancel');
+    return new Promise((resolve) => {
+      this.unsaved = { ...opts, resolve };
+    });
+  }
+
+  answerUnsaved(choice: UnsavedChoice): void {
+    const request = this.unsaved;
+    this.unsaved = null;
+    request?.resolve(choice);
   }
 
   askName(opts: Omit<NameRequest, 'resolve' | 'confirm' | 'check'> & Partial<Pick<NameRequest, 'confirm' | 'check'>>): Promise<string | null> {

@@ -67,7 +67,46 @@ export class DocumentState {
     this.#persist.flush();
   }
 
-  newWorkflow(): void {
+  /**
+   * Whether the canvas holds work that would be lost: nodes whose graph differs from what was last
+   * saved or opened (an empty canvas holds nothing to lose). Reads the graph now, not the draft.
+   */
+  hasUnsavedWork(): boolean {
+    let workflow: Workflow;
+    try {
+      workflow = this.graph().serialize();
+    } catch {
+      return false;
+    }
+    if (workflow.nodes.length === 0) return false;
+    return this.#baseline === null || fingerprint(workflow) !== this.#baseline;
+  }
+
+  /**
+   * Before the canvas is replaced (`action` says by what): with unsaved work, asks Save / Discard /
+   * Cancel. True when the action may go on (saved, discarded, or nothing to lose).
+   */
+  async confirmDiscard(action: string): Promise<boolean> {
+    if (!this.hasUnsavedWork()) return true;
+    const saved = this.name !== null;
+    const choice = await this.dialogs.askUnsaved({
+      title: `Save changes to “${this.title}”?`,
+      message: `${action} replaces the workflow on the canvas. ${saved ? `Its changes since it was saved as “${this.name}”` : 'It is not saved in the library, and its changes'} will be lost unless you save them.`,
+    });
+    if (choice === 'cancel') return false;
+    if (choice === 'discard') return true;
+    return this.save();
+  }
+
+  /** Workflow → New: an empty canvas, after asking about unsaved work. False when cancelled. */
+  async newWorkflow(): Promise<boolean> {
+    if (!(await this.confirmDiscard('A new workflow'))) return false;
+    this.clear();
+    return true;
+  }
+
+  /** Empties the canvas without asking. */
+  clear(): void {
     this.graph().clear();
     this.name = null;
     this.title = 'Untitled';
@@ -83,11 +122,20 @@ export class DocumentState {
   }
 
   async openSaved(name: string): Promise<void> {
+    if (!(await this.confirmDiscard(`Opening “${name}”`))) return;
     this.load(parseWorkflow(await api.workflows.get(name)), name);
   }
 
   async openTemplate(template: TemplateInfo): Promise<void> {
+    if (!(await this.confirmDiscard(`Opening the template “${template.title}”`))) return;
     this.load(parseWorkflow(await api.templates.get(template.name)), null, { title: template.title });
+  }
+
+  /** Opens a workflow from elsewhere (a run in the history) as an unsaved copy, after asking. */
+  async openUnsaved(workflow: Workflow, title: string, action: string): Promise<boolean> {
+    if (!(await this.confirmDiscard(action))) return false;
+    this.load(workflow, null, { title, dirty: true });
+    return true;
   }
 
   /** Saves under the current name, asking for one the first time. False when cancelled. */
@@ -158,7 +206,10 @@ export class DocumentState {
     setTimeout(() => URL.revokeObjectURL(url), 1000);
   }
 
-  /** Opens a .json workflow or a PNG made by Save Image; says so when the file holds none. */
+  /**
+   * Opens a .json workflow or a PNG made by Save Image (after asking about unsaved work); says so
+   * when the file holds none.
+   */
   async importFile(file: File): Promise<void> {
     const bytes = new Uint8Array(await file.arrayBuffer());
     const base = file.name.replace(/\.[^.]+$/, '');
@@ -187,6 +238,7 @@ export class DocumentState {
       this.errors.notify('error', `${file.name}: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
+    if (!(await this.confirmDiscard(`Opening ${file.name}`))) return;
     this.load(workflow, null, { title: workflow.name ?? base, dirty: true });
     this.errors.notify('info', `Opened ${file.name}`);
   }

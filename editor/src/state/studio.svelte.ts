@@ -7,6 +7,7 @@ import { CatalogueState } from './catalogue.svelte.ts';
 import { DialogState } from './dialogs.svelte.ts';
 import { DocumentState } from './documents.svelte.ts';
 import { ErrorState } from './errors.svelte.ts';
+import { ImageInputs } from './image-inputs.svelte.ts';
 import { QueueState } from './queue.svelte.ts';
 import { RunState } from './run.svelte.ts';
 import { seedUpdates } from './seed-control.ts';
@@ -27,6 +28,14 @@ export class Studio {
   readonly system = new SystemState();
   readonly run = new RunState(() => this.graph, this.errors);
   readonly documents = new DocumentState(() => this.#requireGraph(), this.dialogs, this.errors);
+  /** Images in: the Load Image button, drops, pastes, uploads with progress, the image lists. */
+  readonly images = new ImageInputs({
+    graph: () => this.graph,
+    catalogue: this.catalogue,
+    system: this.system,
+    errors: this.errors,
+    documents: this.documents,
+  });
 
   graph = $state.raw<GraphView | null>(null);
   ready = $state.raw(false);
@@ -146,17 +155,20 @@ export class Studio {
     return node?.title ?? type ?? `#${nodeId}`;
   }
 
-  /** Opens the workflow a history entry ran with, as an unsaved copy. */
+  /** Opens the workflow a history entry ran with, as an unsaved copy (asking about unsaved work first). */
   async loadHistoryWorkflow(entry: HistoryEntry): Promise<void> {
+    let workflow: Workflow;
     try {
       // History lists leave large workflows out; the entry itself has them.
       const full = entry.stored_apart ? await api.historyEntry(entry.id) : entry;
-      const workflow = parseWorkflow(full.workflow);
-      this.documents.load(workflow, null, { title: workflow.name ?? `Run #${entry.number}`, dirty: true });
-      this.queue.togglePanel(false);
+      workflow = parseWorkflow(full.workflow);
     } catch (err) {
       this.errors.notify('error', `Run #${entry.number} has no loadable workflow: ${messageOf(err)}`);
+      return;
     }
+    await this.attempt('Load run', async () => {
+      if (await this.documents.openUnsaved(workflow, workflow.name ?? `Run #${entry.number}`, `Loading run #${entry.number}`)) this.queue.togglePanel(false);
+    });
   }
 
   /** Runs a workflow action, turning failures into an error notice. */
@@ -176,7 +188,7 @@ export class Studio {
         const templates = await api.templates.list();
         const first = templates.find((t) => t.default) ?? templates[0];
         if (first) await this.documents.openTemplate(first);
-        else this.documents.newWorkflow();
+        else this.documents.clear();
         return;
       } catch (err) {
         if (attempt === 0) this.errors.notify('error', `Cannot load the editor: ${messageOf(err)}. Retrying…`);

@@ -12,6 +12,7 @@ import type { GraphBuilder } from '../onnx/builder.ts';
 import { readVaeWeights } from '../supir/vae-weights.ts';
 import { COMPONENT, SUPIR_COMPONENTS, SUPIR_PACK, type ComponentContract, type SupirComponent } from '../../../nodes/supir/lib/pack-contract.ts';
 import { readWeights } from './weights.ts';
+import { vaeConfig } from '../supir/vae-config.ts';
 
 export interface CompileOptions {
   /** UNet attention head width (64 in SDXL; the yaml's num_head_channels). */
@@ -40,7 +41,12 @@ const COMPILERS: Record<SupirComponent, Compile> = {
   },
   [COMPONENT.vaeEncoder]: vaeEncoder('encoder'),
   [COMPONENT.vaeDenoiseEncoder]: vaeEncoder('denoise_encoder'),
-  [COMPONENT.vaeDecoder]: async (ck) => ({ graph: decoderGraph(await readVaeWeights([ck], undefined, { lazy: true })), architecture: {} }),
+  [COMPONENT.vaeDecoder]: async (ck) => {
+    const w = await readVaeWeights([ck], undefined, { lazy: true });
+    // What the memory estimate needs of the VAE (nodes/supir/lib/memory-estimate.ts).
+    const c = vaeConfig(w);
+    return { graph: decoderGraph(w), architecture: { vae: { levelChannels: c.decoder.levelChannels, factor: c.factor } } };
+  },
   [COMPONENT.clipL]: async (ck, opts) => {
     const w = await readWeights(ck, ['conditioner.embedders.0.']);
     const { config, graph } = compileClipL(w, opts.clipLHeads ? { heads: opts.clipLHeads } : {});
