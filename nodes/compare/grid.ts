@@ -23,16 +23,24 @@ interface Cell {
   row: number;
 }
 
-/** The label of an axis value: the widget's name (with its node's title when both axes share a name), then the value. */
-function axisLabel(c: BranchCoord, clash: boolean): string[] {
-  return [clash ? `${c.title}.${c.widget}` : c.widget, String(c.value)];
+/** An axis' name: the widget's name, with its node's title when both axes share a name. */
+function axisName(c: BranchCoord, clash: boolean): string {
+  return clash ? `${c.title}.${c.widget}` : c.widget;
 }
 
 /**
  * Places the branches: column by x value, row by y value, with their labels. Branches without
  * coordinates (plain links) are laid out in a row, one cell per image of their batches.
  */
-export function gridCells(branches: Array<Branch<ImageTensor>>): { cells: Cell[]; cols: number; rows: number; colLabels: string[][]; rowLabels: string[][] } {
+export function gridCells(branches: Array<Branch<ImageTensor>>): {
+  cells: Cell[];
+  cols: number;
+  rows: number;
+  colLabels: string[][];
+  rowLabels: string[][];
+  xTitle?: string;
+  yTitle?: string;
+} {
   const swept = branches.some((b) => b.coords.length > 0);
   if (!swept) {
     const cells = branches.flatMap((b) => Array.from({ length: b.value.n }, (_, index) => ({ image: b.value, index })));
@@ -52,14 +60,23 @@ export function gridCells(branches: Array<Branch<ImageTensor>>): { cells: Cell[]
   const anyX = [...xs.values()][0]!;
   const anyY = [...ys.values()][0];
   const clash = anyY !== undefined && anyY.widget === anyX.widget;
-  const label = (m: Map<number, BranchCoord>, n: number): string[][] => Array.from({ length: n }, (_, i) => (m.has(i) ? axisLabel(m.get(i)!, clash) : ['', '']));
-  return { cells, cols, rows, colLabels: label(xs, cols), rowLabels: ys.size > 0 ? label(ys, rows) : [] };
+  // Each column and row is labelled by its value; the axis' name is said once, by the layout.
+  const label = (m: Map<number, BranchCoord>, n: number): string[][] => Array.from({ length: n }, (_, i) => [m.has(i) ? String(m.get(i)!.value) : '']);
+  return {
+    cells,
+    cols,
+    rows,
+    colLabels: label(xs, cols),
+    rowLabels: ys.size > 0 ? label(ys, rows) : [],
+    xTitle: axisName(anyX, clash),
+    ...(anyY ? { yTitle: axisName(anyY, clash) } : {}),
+  };
 }
 
 /** Assembles the branch images into one labelled grid image. */
 export async function buildGrid(branches: Array<Branch<ImageTensor>>, opts: GridOptions, maxPixels = Infinity): Promise<{ image: ImageTensor; layout: GridLayout }> {
   if (branches.length === 0) throw new InputError('images', 'no images to lay out');
-  const { cells, cols, rows, colLabels, rowLabels } = gridCells(branches);
+  const { cells, cols, rows, colLabels, rowLabels, xTitle, yTitle } = gridCells(branches);
   // Every image fits a max_cell square (never enlarged); the cell is the largest of them.
   const fitted = cells.map((c) => {
     const s = opts.maxCell > 0 ? Math.min(1, opts.maxCell / Math.max(c.image.w, c.image.h)) : 1;
@@ -67,7 +84,7 @@ export async function buildGrid(branches: Array<Branch<ImageTensor>>, opts: Grid
   });
   const cellW = Math.max(...fitted.map((f) => f.w));
   const cellH = Math.max(...fitted.map((f) => f.h));
-  const layout = gridLayout({ cols, rows, cellW, cellH, gap: opts.gap, fontSize: opts.fontSize, colLabels, rowLabels });
+  const layout = gridLayout({ cols, rows, cellW, cellH, gap: opts.gap, fontSize: opts.fontSize, colLabels, rowLabels, xTitle, yTitle });
   if (layout.width * layout.height > maxPixels) {
     throw new InputError('images', `the grid would be ${layout.width}x${layout.height}, over the ${maxPixels}-pixel limit: lower max_cell`, 'TOO_LARGE');
   }
@@ -82,7 +99,7 @@ export async function buildGrid(branches: Array<Branch<ImageTensor>>, opts: Grid
     placed.push({ rgb, width: f.w, height: f.h, left: cell.x + Math.floor((cellW - f.w) / 2), top: cell.y + Math.floor((cellH - f.h) / 2) });
   }
   const [bg, fg] = opts.background === 'dark' ? ['#1e1f22', '#e8eaed'] : ['#ffffff', '#16181b'];
-  const svg = opts.drawLabels === false ? '' : labelSvg([...layout.colLabels, ...layout.rowLabels], opts.fontSize, fg);
+  const svg = opts.drawLabels === false ? '' : labelSvg([...layout.titles, ...layout.colLabels, ...layout.rowLabels], opts.fontSize, fg);
   const rgb = await compose(layout.width, layout.height, bg, placed, svg);
   return { image: hwcUint8ToImage(rgb, layout.width, layout.height, 3), layout };
 }
@@ -96,7 +113,7 @@ export function makeGridNode(probe: FontProbe = fontsAvailable) {
     displayName: 'Grid (XY plot)',
     category: 'compare',
     description:
-      'Lays out the branches of a sweep as a grid, a column per x value and a row per y value, labelled with the widget names and values. Feed it to Save Image.',
+      'Lays out the branches of a sweep as a grid, a column per x value and a row per y value, labelled with the values, each axis named once. Feed it to Save Image.',
     inputs: { images: { type: 'IMAGE', gather: true, description: 'Every branch of a sweep (or a batch: one cell per image).' } },
     widgets: {
       max_cell: int({ default: 512, min: 0, max: 4096, step: 8, description: 'Images are shrunk to fit this square; 0 keeps their size.' }),

@@ -61,6 +61,33 @@ describe('grid layout', () => {
     layout.rowLabels.forEach((l, r) => expect(l).toMatchObject({ x: 0, y: layout.cells[r * 3]!.y, w: labelW, h: 80 }));
   });
 
+  it('names each axis once, over its labels, and labels each column and row by its value', () => {
+    const font = 16;
+    const layout = gridLayout({
+      cols: 3, rows: 2, cellW: 90, cellH: 60, gap: 6, fontSize: font,
+      colLabels: [['2'], ['4.5'], ['7']], rowLabels: [['10'], ['20']], xTitle: 'cfg_scale', yTitle: 'control_scale',
+    });
+    const [x, y] = layout.titles;
+    // The x axis' name spans all the columns, above their labels.
+    expect(x).toMatchObject({ x: layout.cells[0]!.x, w: layout.cells[2]!.x + 90 - layout.cells[0]!.x, lines: ['cfg_scale'], bold: true });
+    for (const l of layout.colLabels) expect(l.y).toBeGreaterThanOrEqual(x!.y + x!.h);
+    // The y axis' name sits in the corner, left of the column labels and above the row labels, as wide as they are.
+    expect(y).toMatchObject({ x: 0, lines: ['control_scale'], w: layout.rowLabels[0]!.w });
+    expect(y!.x + y!.w).toBeLessThanOrEqual(layout.cells[0]!.x);
+    for (const l of layout.rowLabels) expect(l.y).toBeGreaterThanOrEqual(y!.y + y!.h);
+    // No two label boxes overlap, none overlaps a cell, each is inside the image, and its text fits it.
+    const boxes = [...layout.titles, ...layout.colLabels, ...layout.rowLabels];
+    const overlap = (a: { x: number; y: number; w: number; h: number }, b: typeof a): boolean => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) expect(overlap(boxes[i]!, boxes[j]!), `${boxes[i]!.lines} / ${boxes[j]!.lines}`).toBe(false);
+      for (const cell of layout.cells) expect(overlap(boxes[i]!, cell)).toBe(false);
+      const b = boxes[i]!;
+      expect(b.x >= 0 && b.y >= 0 && b.x + b.w <= layout.width && b.y + b.h <= layout.height).toBe(true);
+      for (const line of b.lines) expect(textWidth(line, font) * (b.bold ? 1.15 : 1)).toBeLessThanOrEqual(b.w);
+      expect(b.lines.length * lineHeight(font)).toBeLessThanOrEqual(b.h);
+    }
+  });
+
   it('has no header or label column without labels', () => {
     const layout = gridLayout({ cols: 2, rows: 1, cellW: 10, cellH: 10, gap: 4, fontSize: 20, colLabels: [], rowLabels: [] });
     expect([layout.width, layout.height]).toEqual([4 + 2 * 14, 4 + 14]);
@@ -83,9 +110,11 @@ describe('Grid node', () => {
     const rgb = imageToHwcUint8(image);
     fs.mkdirSync(SHOTS, { recursive: true });
     await sharp(rgb, { raw: { width: image.w, height: image.h, channels: 3 } }).png().toFile(path.join(SHOTS, 'compare-grid.png'));
-    // Text inks every label box, and the top-left corner (no label there) stays blank.
-    for (const box of [...layout.colLabels, ...layout.rowLabels]) expect(ink(rgb, image.w, box), JSON.stringify(box)).toBeGreaterThan(20);
-    expect(ink(rgb, image.w, { x: 0, y: 0, w: layout.rowLabels[0]!.w, h: layout.colLabels[0]!.h })).toBe(0);
+    // Text inks every label box: each axis' name once, each column and row its value.
+    for (const box of [...layout.titles, ...layout.colLabels, ...layout.rowLabels]) expect(ink(rgb, image.w, box), JSON.stringify(box)).toBeGreaterThan(20);
+    expect(layout.titles.map((t) => t.lines)).toEqual([['cfg'], ['steps']]);
+    expect(layout.colLabels.map((l) => l.lines)).toEqual([['2'], ['4.5'], ['7']]);
+    expect(layout.rowLabels.map((l) => l.lines)).toEqual([['10'], ['20']]);
     // Wider values make longer text: the 4.5 label has more ink than the 2 label.
     expect(ink(rgb, image.w, layout.colLabels[1]!)).toBeGreaterThan(ink(rgb, image.w, layout.colLabels[0]!));
   });

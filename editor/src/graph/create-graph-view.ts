@@ -11,7 +11,7 @@ import { applyLinkColours, setupLiteGraph } from './litegraph-setup.ts';
 import { canvasMenu } from './menus.ts';
 import { imageWidgetOf, nodeBox, refreshComboOptions } from './image-inputs.ts';
 import { inputNodeHeight, NodeImages } from './node-images.ts';
-import { placeInRow } from './placement.ts';
+import { nearestFreeAround, placeInRow } from './placement.ts';
 import { shownEstimate } from './pack-estimate.ts';
 import { registerCatalogue } from './node-classes.ts';
 import { trackPointer } from './pointer.ts';
@@ -20,7 +20,7 @@ import { RunStates } from './run-state.ts';
 import { StudioCanvas } from './studio-canvas.ts';
 import { applyCanvasTheme } from './theme.ts';
 import { setViewHooks } from './view-hooks.ts';
-import { applyView, nodeById, setNodeWidget, slotClientPosition, viewState, widgetClientPosition } from './view-ops.ts';
+import { applyView, fitView, nodeById, setNodeWidget, slotClientPosition, viewState, widgetClientPosition } from './view-ops.ts';
 import type { CatalogueNode } from './widget-specs.ts';
 import { arrangeNode, loadIntoGraph, serializeGraph } from './workflow-io.ts';
 
@@ -147,9 +147,18 @@ export function createGraphView(el: HTMLCanvasElement): GraphView {
     addNode(type: string, pos?: [number, number]): string {
       const node = LiteGraph.createNode(type);
       if (!node) throw new Error(`unknown node type "${type}"`);
-      const rect = el.getBoundingClientRect();
-      const centre = canvas.convertCanvasToOffset([rect.width / 2, rect.height / 2]);
-      node.pos = pos ? [pos[0], pos[1]] : [Math.round(centre[0] - node.size[0] / 2), Math.round(centre[1] - node.size[1] / 2)];
+      if (pos) node.pos = [pos[0], pos[1]];
+      else {
+        // Near the view's centre, in the free spot nearest to it: it covers no node already there.
+        const centre = viewCentre();
+        const title = LiteGraph.NODE_TITLE_HEIGHT;
+        const [w, h] = [node.size[0], node.size[1] + title];
+        const rect = el.getBoundingClientRect();
+        const scale = canvas.ds.scale;
+        const view = { x: centre[0] - rect.width / 2 / scale, y: centre[1] - rect.height / 2 / scale, w: rect.width / scale, h: rect.height / scale };
+        const box = nearestFreeAround(w, h, [centre[0] - w / 2, centre[1] - h / 2], graph.nodes.map(nodeBox), view);
+        node.pos = [Math.round(box.x), Math.round(box.y + title)];
+      }
       graph.add(node);
       arrangeNode(node);
       history.check();
@@ -181,6 +190,7 @@ export function createGraphView(el: HTMLCanvasElement): GraphView {
       return { x: box.left + (x ?? 0), y: box.top + (y ?? 0), width: r.w * canvas.ds.scale, height: r.h * canvas.ds.scale };
     },
     pairSplit: (nodeId) => images.split(nodeId),
+    pairCaptions: (nodeId) => images.captions(nodeId),
 
     nodeBox(nodeId) {
       const node = nodeById(graph, nodeId);
@@ -272,6 +282,14 @@ export function createGraphView(el: HTMLCanvasElement): GraphView {
     showIssues(issues): void {
       states.showIssues(issues);
       canvas.setDirty(true, true);
+    },
+    fitView(): void {
+      const rect = el.getBoundingClientRect();
+      const boxes = [
+        ...graph.nodes.map((node) => { arrangeNode(node); return nodeBox(node); }),
+        ...graph.groups.map((g) => ({ x: g.pos[0], y: g.pos[1], w: g.size[0], h: g.size[1] })),
+      ];
+      fitView(canvas, boxes, rect.width, rect.height);
     },
     focusNode(nodeId: string): void {
       const node = nodeById(graph, nodeId);

@@ -7,6 +7,8 @@ export interface NodeRunState {
   status: NodeRunStatus;
   /** 0..1 while running with progress, else null. */
   progress: number | null;
+  /** Milliseconds the running node has left at its pace so far (the server's estimate), when known. */
+  eta?: number | null;
   /** Output images (URLs from /api/view) shown inside the node, newest last. */
   images: string[];
   /** Live preview (object URL of a binary preview frame) shown while running. */
@@ -50,6 +52,8 @@ export interface GraphView {
   imageBox(nodeId: string, index?: number): { x: number; y: number; width: number; height: number } | null;
   /** Where a Compare node's A/B split is on the node, 0..1 (null: no pair drawn there). */
   pairSplit(nodeId: string): number | null;
+  /** The captions last drawn on a node's A/B pair ("A" alone for an unlabelled side), or null. */
+  pairCaptions(nodeId: string): [string, string] | null;
   /** The memory estimate line last drawn on a Load SUPIR Model node, with its client box (null: none drawn). */
   packEstimate(nodeId: string): { text: string; lines: string[]; box: { x: number; y: number; width: number; height: number } } | null;
 
@@ -84,6 +88,8 @@ export interface GraphView {
   resetRunState(keepImages?: boolean): void;
   /** Validation errors from POST /api/prompt, marked on their nodes (and cleared with []). */
   showIssues(issues: ValidationIssue[]): void;
+  /** Scales and centres the view so that every node (and group) is inside the canvas. */
+  fitView(): void;
   /** Centres the view on a node (used when an error points at one). */
   focusNode(nodeId: string): void;
 

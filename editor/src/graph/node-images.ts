@@ -4,6 +4,7 @@ import type { ImageCache } from './image-cache.ts';
 import { studioClassOf } from './node-classes.ts';
 import { imageRects, inRect, wantedImageHeight, type Rect } from './image-layout.ts';
 import { THEME } from './theme.ts';
+import { pairCaption } from './pair-caption.ts';
 
 const PAD = 8;
 const MAX_SHOWN = 16;
@@ -28,6 +29,8 @@ export class NodeImages {
   readonly #splits = new Map<string, number>();
   /** The rect of each node's pair, for the pointer. */
   readonly #pairs = new Map<string, Rect>();
+  /** The captions last drawn on each node's pair (A's, B's). */
+  readonly #captions = new Map<string, [string, string]>();
   /** What was written under each node's input image (its size). */
   readonly #footers = new Map<string, string>();
 
@@ -53,7 +56,10 @@ export class NodeImages {
     // The picked input of a Load Image node says its size under it ("1411 x 1411").
     const footer = shown.length === 1 && shown[0] === inputPreviewUrl(node) ? FOOTER : 0;
     // Sized once the images' shapes are known, so a node does not jump twice.
-    if (aspects.some((a) => a !== null)) this.#fit(node, top + wantedImageHeight(aspects, width, 96, 640) + footer + PAD + 4);
+    // A Load Image's photo is fitted inside a 3:2 box: a tall photo does not stretch the node
+    // down over the node below it (the shipped templates leave room for a 3:2 photo).
+    const sizedBy = footer ? aspects.map(inputBoxAspect) : aspects;
+    if (aspects.some((a) => a !== null)) this.#fit(node, top + wantedImageHeight(sizedBy, width, 96, 640) + footer + PAD + 4);
     const area: Rect = { x: PAD, y: top, w: width, h: Math.max(0, node.size[1] - top - footer - PAD - 4) };
     const rects = imageRects(aspects, area);
     this.#footers.delete(id);
@@ -123,8 +129,10 @@ export class NodeImages {
     ctx.beginPath();
     ctx.arc(x, rect.y + rect.h / 2, 5, 0, Math.PI * 2);
     ctx.fill();
-    chip(ctx, `A · ${pair.labelA}`, rect.x + 4, rect.y + 4, 'left', Math.max(0, x - rect.x - 8));
-    chip(ctx, `B · ${pair.labelB}`, rect.x + rect.w - 4, rect.y + 4, 'right', Math.max(0, rect.x + rect.w - x - 8));
+    const captions: [string, string] = [pairCaption('A', pair.labelA), pairCaption('B', pair.labelB)];
+    chip(ctx, captions[0], rect.x + 4, rect.y + 4, 'left', Math.max(0, x - rect.x - 8));
+    chip(ctx, captions[1], rect.x + rect.w - 4, rect.y + 4, 'right', Math.max(0, rect.x + rect.w - x - 8));
+    this.#captions.set(id, captions);
     ctx.restore();
     this.#hits.set(id, [{ rect, url: pair.a }]);
     this.#pairs.set(id, rect);
@@ -142,6 +150,11 @@ export class NodeImages {
     if (Math.abs(split - (this.#splits.get(id) ?? 0.5)) < 1e-3) return false;
     this.#splits.set(id, split);
     return true;
+  }
+
+  /** The captions last drawn on a node's A/B pair, or null. */
+  captions(nodeId: string): [string, string] | null {
+    return this.#pairs.has(nodeId) ? (this.#captions.get(nodeId) ?? null) : null;
   }
 
   /** The text last drawn under a node's input image (its size, "1411 x 1411"), or null. */
@@ -225,7 +238,12 @@ const sameSize = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => Math.a
 /** How tall a Load Image node becomes once it shows a picked image of this aspect (width / height). */
 export function inputNodeHeight(node: LGraphNode, aspect: number): number {
   const top = contentBottom(node) + 4;
-  return Math.max(node.size[1], Math.round(top + wantedImageHeight([aspect], node.size[0] - PAD * 2, 96, 640) + FOOTER + PAD + 4));
+  return Math.max(node.size[1], Math.round(top + wantedImageHeight([inputBoxAspect(aspect)], node.size[0] - PAD * 2, 96, 640) + FOOTER + PAD + 4));
+}
+
+/** The shape of the box a Load Image's photo is fitted in: the photo's, but never taller than 3:2. */
+export function inputBoxAspect<T extends number | null>(aspect: T): T {
+  return (aspect === null ? null : Math.max(aspect, 1.5)) as T;
 }
 
 /** Where the node's own content (slots and widgets) ends, node-local. */

@@ -53,3 +53,31 @@ export function placeInRow(sizes: ReadonlyArray<readonly [number, number]>, at: 
   }
   return placed;
 }
+
+/**
+ * The free spot for a `w` x `h` box nearest to `at` (its top-left) in any direction: `at` itself
+ * when it covers nothing, else a spot beside the edges of the boxes in the way (left, right, above
+ * or below them), `gap` from each; inside `within` (the visible part of the graph) when one fits
+ * there. For a node added at the middle of the view: it stays near there, on screen.
+ */
+export function nearestFreeAround(w: number, h: number, at: readonly [number, number], taken: readonly Box[], within?: Box, gap = 30): Box {
+  const asked = { x: at[0], y: at[1], w, h };
+  if (!taken.some((t) => overlaps(asked, t))) return asked;
+  const xs = [at[0], ...taken.flatMap((t) => [t.x + t.w + gap, t.x - w - gap])];
+  const ys = [at[1], ...taken.flatMap((t) => [t.y + t.h + gap, t.y - h - gap])];
+  const fits = (b: Box): boolean => !within || (b.x >= within.x && b.y >= within.y && b.x + b.w <= within.x + within.w && b.y + b.h <= within.y + within.h);
+  let best: Box | null = null;
+  let bestDistance = Infinity;
+  for (const x of xs) {
+    for (const y of ys) {
+      const box = { x, y, w, h };
+      // Off-screen spots count only when no on-screen one is free: they come after any of those.
+      const distance = (x - at[0]) ** 2 + (y - at[1]) ** 2 + (fits(box) ? 0 : 1e12);
+      if (distance >= bestDistance) continue;
+      if (taken.some((t) => overlaps(box, t, gap))) continue;
+      best = box;
+      bestDistance = distance;
+    }
+  }
+  return best ?? nearestFree(w, h, at, taken, gap);
+}

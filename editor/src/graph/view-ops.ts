@@ -82,6 +82,23 @@ export function applyView(canvas: LGraphCanvas, ds: unknown): void {
   canvas.setDirty(true, true);
 }
 
+/**
+ * Shows every node: the view centred on the graph's bounding box (`boxes`, graph units), scaled
+ * so it fits the `width` x `height` canvas with `margin` pixels around it, never above 100 %.
+ */
+export function fitView(canvas: LGraphCanvas, boxes: ReadonlyArray<{ x: number; y: number; w: number; h: number }>, width: number, height: number, margin = 40): void {
+  if (!boxes.length || width <= 2 * margin || height <= 2 * margin) return;
+  const x0 = Math.min(...boxes.map((b) => b.x));
+  const y0 = Math.min(...boxes.map((b) => b.y));
+  const x1 = Math.max(...boxes.map((b) => b.x + b.w));
+  const y1 = Math.max(...boxes.map((b) => b.y + b.h));
+  const scale = Math.max(0.1, Math.min(1, (width - 2 * margin) / Math.max(1, x1 - x0), (height - 2 * margin) / Math.max(1, y1 - y0)));
+  canvas.ds.scale = scale;
+  canvas.ds.offset[0] = width / 2 / scale - (x0 + x1) / 2;
+  canvas.ds.offset[1] = height / 2 / scale - (y0 + y1) / 2;
+  canvas.setDirty(true, true);
+}
+
 /** Client coordinates of the middle of a node's widget row, for pointer-driven tests and tours. */
 export function widgetClientPosition(canvas: LGraphCanvas, graph: LGraph, el: HTMLCanvasElement, nodeId: string, widget: string): [number, number] | null {
   const node = nodeById(graph, nodeId);

@@ -31,8 +31,10 @@ export class DocumentState {
   ) {}
 
   /** Puts a workflow on the canvas; `dirty` marks one that is not what the library holds. */
-  load(workflow: Workflow, name: string | null, opts: { title?: string; dirty?: boolean } = {}): void {
+  load(workflow: Workflow, name: string | null, opts: { title?: string; dirty?: boolean; keepView?: boolean } = {}): void {
     this.graph().load(workflow);
+    // An opened workflow shows all its nodes; the last session's draft keeps the view it had.
+    if (!opts.keepView) this.graph().fitView();
     this.name = name;
     this.title = name ?? opts.title ?? workflow.name ?? 'Untitled';
     this.#baseline = opts.dirty ? null : fingerprint(this.graph().serialize());
@@ -45,7 +47,7 @@ export class DocumentState {
     const draft = readDraft();
     if (!draft) return false;
     try {
-      this.load(parseWorkflow(draft.workflow), draft.name, { title: draft.title, dirty: draft.dirty });
+      this.load(parseWorkflow(draft.workflow), draft.name, { title: draft.title, dirty: draft.dirty, keepView: true });
       return true;
     } catch {
       return false;

@@ -133,6 +133,25 @@ export class Studio {
   }
 
   /**
+   * A finished run's error shown as a live failure shows it: the error panel (full message and
+   * inputs), the node brought into view and, with `mark`, the error drawn on that node. A node
+   * the open graph does not have (another workflow) is said in a notice instead.
+   */
+  showRunError(entry: HistoryEntry, mark: boolean): void {
+    const error = entry.error;
+    if (!error) return;
+    this.errors.showExecution({ ...error, prompt_id: entry.id });
+    const id = baseNodeId(error.node_id);
+    const present = this.graph?.serialize().nodes.some((n) => String(n.id) === id) ?? false;
+    if (!present) {
+      this.errors.notify('info', `Node #${id} of run #${entry.number} is not in this graph: load the run to see it.`);
+      return;
+    }
+    if (mark) this.graph?.setRunState(id, { status: 'error', progress: null, preview: null, error: error.message });
+    this.focusNode(id);
+  }
+
+  /**
    * A click on an image in a node: a Compare node's pair opens in compare mode with exactly its two
    * images; any other image opens on its own, captioned with its branch values when it has them.
    */
@@ -141,15 +160,27 @@ export class Studio {
     const pair = state?.compare;
     const node = this.nodeLabel(nodeId);
     if (pair) {
-      this.viewer.compare({ url: pair.a, label: `${node} · ${pair.labelA}` }, { url: pair.b, label: `${node} · ${pair.labelB}` });
+      // An unlabelled side ("A", "B") is named by its node alone: the viewer says which side it is.
+      const side = (label: string, slot: string): string => (label.trim() === '' || label === slot ? node : `${node} · ${label}`);
+      this.viewer.compare({ url: pair.a, label: side(pair.labelA, 'A') }, { url: pair.b, label: side(pair.labelB, 'B') });
       return;
     }
     const caption = state?.labels?.[state.images.indexOf(url)];
     this.viewer.open({ url, label: caption ? `${node} · ${caption}` : imageLabel(node, url) });
   }
 
-  /** The node's title on the canvas, else its type's display name, else its id. */
+  /**
+   * The node's title on the canvas, else its type's display name, else its id. A sweep's branch
+   * copy (`5:2`) is named by the node it copies and its branch's values, as the server's events
+   * said them ("Shrink · method=bicubic, scale=0.1"), not by its id.
+   */
   nodeLabel(nodeId: string): string {
+    const base = baseNodeId(nodeId);
+    if (base !== nodeId) {
+      const branch = this.events.findLast((e) => 'node_id' in e && e.node_id === nodeId && 'branch' in e && e.branch !== undefined);
+      const info = branch && 'branch' in branch ? branch.branch : undefined;
+      return `${this.nodeLabel(base)} · ${info?.label ?? `branch ${Number(nodeId.slice(base.length + 1)) + 1}`}`;
+    }
     const node = this.graph?.serialize().nodes.find((n) => String(n.id) === nodeId);
     const type = node ? this.catalogue.byId(node.type)?.display_name : undefined;
     return node?.title ?? type ?? `#${nodeId}`;
@@ -167,7 +198,10 @@ export class Studio {
       return;
     }
     await this.attempt('Load run', async () => {
-      if (await this.documents.openUnsaved(workflow, workflow.name ?? `Run #${entry.number}`, `Loading run #${entry.number}`)) this.queue.togglePanel(false);
+      if (!(await this.documents.openUnsaved(workflow, workflow.name ?? `Run #${entry.number}`, `Loading run #${entry.number}`))) return;
+      this.queue.togglePanel(false);
+      // A failed run comes back with its failing node marked, as it was when it failed.
+      if (entry.error) this.showRunError(entry, true);
     });
   }
 

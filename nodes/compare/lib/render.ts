@@ -69,6 +69,8 @@ export interface Rect {
 /** A label box with its lines of text, centred in the box. */
 export interface LabelBox extends Rect {
   lines: string[];
+  /** Drawn bold (an axis' name); a box of several lines has its first line bold anyway. */
+  bold?: boolean;
 }
 
 export interface GridSpec {
@@ -82,6 +84,10 @@ export interface GridSpec {
   colLabels: string[][];
   /** One per row, or empty for no label column. */
   rowLabels: string[][];
+  /** The x axis' name, once over all the columns (above their labels). */
+  xTitle?: string;
+  /** The y axis' name, once over the row labels (in the top-left corner). */
+  yTitle?: string;
 }
 
 export interface GridLayout {
@@ -91,6 +97,8 @@ export interface GridLayout {
   cells: Rect[];
   colLabels: LabelBox[];
   rowLabels: LabelBox[];
+  /** The axes' names: the x axis' over all the columns, the y axis' in the top-left corner. */
+  titles: LabelBox[];
 }
 
 export const lineHeight = (fontSize: number): number => Math.round(fontSize * 1.3);
@@ -102,22 +110,33 @@ export const lineHeight = (fontSize: number): number => Math.round(fontSize * 1.
 export function gridLayout(s: GridSpec): GridLayout {
   const pad = Math.round(s.fontSize * 0.6);
   const lines = (labels: string[][]): number => Math.max(0, ...labels.map((l) => l.length));
-  const headerH = s.colLabels.length > 0 ? lines(s.colLabels) * lineHeight(s.fontSize) + 2 * pad : 0;
-  const labelW = s.rowLabels.length > 0 ? Math.max(...s.rowLabels.flat().map((t) => textWidth(t, s.fontSize))) + 2 * pad : 0;
+  const lh = lineHeight(s.fontSize);
+  const xTitle = s.colLabels.length > 0 && s.xTitle ? s.xTitle : null;
+  const yTitle = s.rowLabels.length > 0 && s.yTitle ? s.yTitle : null;
+  // The x axis' name takes a line of its own above the column labels.
+  const titleH = xTitle ? lh : 0;
+  const headerH = s.colLabels.length > 0 ? titleH + lines(s.colLabels) * lh + 2 * pad : 0;
+  const labelW = s.rowLabels.length > 0 ? Math.max(...[...s.rowLabels.flat(), ...(yTitle ? [yTitle] : [])].map((t) => Math.ceil(textWidth(t, s.fontSize) * (t === yTitle ? 1.15 : 1)))) + 2 * pad : 0; // bold is wider
   const left = labelW + s.gap;
   const top = headerH + s.gap;
   const cells: Rect[] = [];
   for (let r = 0; r < s.rows; r++) {
     for (let c = 0; c < s.cols; c++) cells.push({ x: left + c * (s.cellW + s.gap), y: top + r * (s.cellH + s.gap), w: s.cellW, h: s.cellH });
   }
-  const colLabels = s.colLabels.map((l, c) => ({ x: left + c * (s.cellW + s.gap), y: 0, w: s.cellW, h: headerH, lines: l }));
+  // Below the x axis' name (and half the padding), each column's label.
+  const colTop = xTitle ? pad + titleH : 0;
+  const colLabels = s.colLabels.map((l, c) => ({ x: left + c * (s.cellW + s.gap), y: colTop, w: s.cellW, h: headerH - colTop, lines: l }));
   const rowLabels = s.rowLabels.map((l, r) => ({ x: 0, y: top + r * (s.cellH + s.gap), w: labelW, h: s.cellH, lines: l }));
+  const titles: LabelBox[] = [];
+  if (xTitle) titles.push({ x: left, y: pad, w: s.cols * (s.cellW + s.gap) - s.gap, h: titleH, lines: [xTitle], bold: true });
+  if (yTitle) titles.push({ x: 0, y: colTop, w: labelW, h: headerH - colTop, lines: [yTitle], bold: true });
   return {
     width: left + s.cols * (s.cellW + s.gap),
     height: top + s.rows * (s.cellH + s.gap),
     cells,
     colLabels,
     rowLabels,
+    titles,
   };
 }
 
@@ -127,7 +146,7 @@ export function labelSvg(boxes: LabelBox[], fontSize: number, colour: string): s
   const texts = boxes.flatMap((b) => {
     const top = b.y + (b.h - b.lines.length * lh) / 2;
     return b.lines.map((line, i) => {
-      const bold = i === 0 && b.lines.length > 1 ? ' font-weight="bold"' : '';
+      const bold = b.bold || (i === 0 && b.lines.length > 1) ? ' font-weight="bold"' : '';
       // Baseline at about 0.8 of the line box for DejaVu's ascent.
       return `<text x="${b.x + b.w / 2}" y="${(top + i * lh + lh * 0.8).toFixed(1)}" text-anchor="middle"${bold}>${escapeXml(line)}</text>`;
     });

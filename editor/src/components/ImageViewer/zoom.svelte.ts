@@ -1,5 +1,19 @@
 const MIN_SCALE = 0.02;
 const MAX_SCALE = 32;
+/** One wheel notch zooms by this much, in or out. */
+export const NOTCH = 1.1;
+
+/** The most notches one wheel event counts (a fast flick): 1.1^5, about 1.6x. */
+const MAX_NOTCHES = 5;
+
+/**
+ * The zoom factor of one wheel event: 1.1 per notch (a mouse wheel's notch is 100 px, 3 lines or
+ * a page), a trackpad's small steps a fraction of that, never more than 5 notches at once.
+ */
+export function wheelFactor(deltaY: number, deltaMode: number): number {
+  const notches = deltaMode === 1 ? deltaY / 3 : deltaMode === 2 ? deltaY : deltaY / 100;
+  return NOTCH ** -Math.max(-MAX_NOTCHES, Math.min(MAX_NOTCHES, notches));
+}
 
 /** Pan and zoom of an image of `width` x `height` inside a viewport (screen px = image px * scale + offset). */
 export class ZoomPan {
@@ -34,6 +48,12 @@ export class ZoomPan {
     this.x = px - (px - this.x) * k;
     this.y = py - (py - this.y) * k;
     this.scale = next;
+  }
+
+  /** 100 %: one image pixel per screen pixel, the point at the viewport's centre kept in place. */
+  actualSize(viewW: number, viewH: number): void {
+    if (!this.width || !this.height || !viewW || !viewH) return;
+    this.zoomAt(viewW / 2, viewH / 2, 1 / this.scale);
   }
 
   panBy(dx: number, dy: number): void {
