@@ -9,6 +9,8 @@ import * as ort from 'onnxruntime-node';
 import type { TensorInfo } from '../../nodes/api/runtime.ts';
 import { serveRequests } from '../../nodes/api/worker-host.ts';
 import { fromFloat16, toFloat16 } from './fp16.ts';
+import { statModel } from './model-file.ts';
+import { sessionOptions } from './session-options.ts';
 import { classifyError, type Created, type FailureKind, type RequestBody, type SessionReply, type WireOutput } from './protocol.ts';
 
 // Errors reach the main thread as exceptions; onnxruntime's own stderr log would only duplicate them.
@@ -43,14 +45,8 @@ async function handle(req: RequestBody): Promise<{ value: SessionReply; transfer
   switch (req.type) {
     case 'create': {
       const t0 = performance.now();
-      const options: ort.InferenceSession.SessionOptions = {
-        // One provider only: onnxruntime does not fall back between listed providers when one
-        // fails to load, so the runtime tries them one by one instead.
-        executionProviders: [req.provider],
-        graphOptimizationLevel: 'all',
-        intraOpNumThreads: req.threads,
-        logSeverityLevel: 3,
-      };
+      // The model's size picks the CPU memory options (session-options.ts).
+      const options = sessionOptions(req.provider, req.threads, modelBytes(req.source));
       session = typeof req.source === 'string' ? await ort.InferenceSession.create(req.source, options) : await ort.InferenceSession.create(req.source, options);
       infos = { inputs: describe(session.inputMetadata, 'input'), outputs: describe(session.outputMetadata, 'output'), createMs: 0 };
       infos.createMs = performance.now() - t0;
@@ -79,6 +75,16 @@ async function handle(req: RequestBody): Promise<{ value: SessionReply; transfer
       }
       return { value: { outputs, runMs: performance.now() - t0 }, transfer };
     }
+  }
+}
+
+/** A model's bytes with its external weights; 0 when unreadable (onnxruntime then says why). */
+function modelBytes(source: string | Uint8Array): number {
+  if (typeof source !== 'string') return source.byteLength;
+  try {
+    return statModel(source).estimatedBytes / 2;
+  } catch {
+    return 0;
   }
 }
 

@@ -1,9 +1,12 @@
 /**
  * Every parameter key and shape the official constructors create (sgm UNetModel, GLVControl,
- * LightGLVUNet 'XL-base'), transcribed from the SUPIR code. It lets tests check the architecture
- * derivation on the real geometry without the real weights, and lets benchmarks build the
- * full-size network with random weights. test/supir/unet-arch.test.ts checks it against the tiny
- * golden file (same keys and shapes) and the published parameter counts.
+ * LightGLVUNet 'XL-base', sgm's AutoencoderKL Encoder/Decoder with SUPIR's denoise_encoder, HF
+ * CLIPTextModel as SDXL's FrozenCLIPEmbedder holds it, OpenCLIP's text tower as
+ * FrozenOpenCLIPEmbedder2 holds it), transcribed from the official code. It lets tests check the
+ * architecture derivation on the real geometry without the real weights, and lets benchmarks build
+ * the full-size networks and checkpoints with random weights. test/supir/unet-arch.test.ts and
+ * test/supir/full-size-graph.test.ts check it against the tiny golden files (same keys and shapes)
+ * and the published parameter counts.
  */
 export interface UnetConfig {
   mc: number;
@@ -98,3 +101,149 @@ export function officialKeys(cfg: UnetConfig, kind: 'unet' | 'control'): Map<str
 export const TINY: UnetConfig = { mc: 32, mult: [1, 2, 2], nres: 2, attnLevels: [1, 2], depth: [1, 1, 2], ctx: 64, adm: 128, headChannels: 16, xl: { 320: 32, 640: 64, 1280: 64 }, nhidden: 24 };
 export const SDXL: UnetConfig = { mc: 320, mult: [1, 2, 4], nres: 2, attnLevels: [1, 2], depth: [1, 2, 10], ctx: 2048, adm: 2816, headChannels: 64, xl: { 320: 320, 640: 640, 1280: 1280 }, nhidden: 128 };
 
+
+/** sgm AutoencoderKL ddconfig: ch, ch_mult, num_res_blocks, z_channels (double_z, embed_dim = z). */
+export interface VaeLayout {
+  ch: number;
+  mult: number[];
+  nres: number;
+  z: number;
+}
+
+export const SDXL_VAE: VaeLayout = { ch: 128, mult: [1, 2, 4, 4], nres: 2, z: 4 };
+/** The golden tiny VAE (factor 2). */
+export const TINY_VAE: VaeLayout = { ch: 32, mult: [1, 2], nres: 1, z: 4 };
+
+export type VaeTower = 'encoder' | 'decoder' | 'denoise_encoder';
+
+/**
+ * Every `first_stage_model.*` key and shape: the towers asked for (SUPIR's denoise_encoder is a
+ * second Encoder), plus quant_conv / post_quant_conv when the encoder / decoder is asked for.
+ * Attention q/k/v/proj_out are 1x1 convolutions, as sgm stores them.
+ */
+export function officialVaeKeys(cfg: VaeLayout, towers: readonly VaeTower[] = ['encoder', 'decoder', 'denoise_encoder']): Map<string, number[]> {
+  const keys = new Map<string, number[]>();
+  const add = (k: string, w: number[]): void => void (keys.set(`${k}.weight`, w), keys.set(`${k}.bias`, [w[0]!]));
+  const res = (q: string, ci: number, co: number): void => {
+    add(`${q}.norm1`, [ci]), add(`${q}.conv1`, [co, ci, 3, 3]), add(`${q}.norm2`, [co]), add(`${q}.conv2`, [co, co, 3, 3]);
+    if (ci !== co) add(`${q}.nin_shortcut`, [co, ci, 1, 1]);
+  };
+  const mid = (q: string, c: number): void => {
+    res(`${q}.block_1`, c, c);
+    add(`${q}.attn_1.norm`, [c]);
+    for (const p of ['q', 'k', 'v', 'proj_out']) add(`${q}.attn_1.${p}`, [c, c, 1, 1]);
+    res(`${q}.block_2`, c, c);
+  };
+  const encoder = (q: string): void => {
+    add(`${q}.conv_in`, [cfg.ch, 3, 3, 3]);
+    let c = cfg.ch;
+    cfg.mult.forEach((m, i) => {
+      for (let j = 0; j < cfg.nres; j++, c = cfg.ch * m) res(`${q}.down.${i}.block.${j}`, c, cfg.ch * m);
+      if (i < cfg.mult.length - 1) add(`${q}.down.${i}.downsample.conv`, [c, c, 3, 3]);
+    });
+    mid(`${q}.mid`, c);
+    add(`${q}.norm_out`, [c]), add(`${q}.conv_out`, [2 * cfg.z, c, 3, 3]);
+  };
+  const root = 'first_stage_model';
+  for (const tower of towers) {
+    if (tower !== 'decoder') {
+      encoder(`${root}.${tower}`);
+      if (tower === 'encoder') add(`${root}.quant_conv`, [2 * cfg.z, 2 * cfg.z, 1, 1]);
+      continue;
+    }
+    const q = `${root}.decoder`;
+    let c = cfg.ch * cfg.mult.at(-1)!;
+    add(`${q}.conv_in`, [c, cfg.z, 3, 3]);
+    mid(`${q}.mid`, c);
+    for (let i = cfg.mult.length - 1; i >= 0; i--) {
+      for (let j = 0; j <= cfg.nres; j++, c = cfg.ch * cfg.mult[i]!) res(`${q}.up.${i}.block.${j}`, c, cfg.ch * cfg.mult[i]!);
+      if (i > 0) add(`${q}.up.${i}.upsample.conv`, [c, c, 3, 3]);
+    }
+    add(`${q}.norm_out`, [c]), add(`${q}.conv_out`, [3, c, 3, 3]);
+    add(`${root}.post_quant_conv`, [cfg.z, cfg.z, 1, 1]);
+  }
+  return keys;
+}
+
+/** A CLIP text tower: width, layers, MLP width, vocabulary, context; bigG also its projection. */
+export interface TextLayout {
+  width: number;
+  layers: number;
+  mlp: number;
+  vocab: number;
+  context: number;
+  /** bigG's text_projection output width. */
+  pooled?: number;
+}
+
+export const CLIP_L: TextLayout = { width: 768, layers: 12, mlp: 3072, vocab: 49408, context: 77 };
+export const BIGG: TextLayout = { width: 1280, layers: 32, mlp: 5120, vocab: 49408, context: 77, pooled: 1280 };
+/** The golden tiny towers (text_tiny_config.json). */
+export const TINY_CLIP_L: TextLayout = { width: 64, layers: 4, mlp: 256, vocab: 49408, context: 77 };
+export const TINY_BIGG: TextLayout = { width: 64, layers: 4, mlp: 256, vocab: 49408, context: 77, pooled: 32 };
+
+/**
+ * SDXL's FrozenCLIPEmbedder (HF CLIPTextModel under `conditioner.embedders.0.transformer`): every
+ * float parameter. The int64 `embeddings.position_ids` buffer is left out: checkpoints have it or
+ * not (merge.ts RECOMPUTABLE_KEYS) and the graphs build it themselves.
+ */
+export function officialClipLKeys(cfg: TextLayout): Map<string, number[]> {
+  const p = 'conditioner.embedders.0.transformer.text_model';
+  const keys = new Map<string, number[]>();
+  const add = (k: string, w: number[]): void => void (keys.set(`${k}.weight`, w), keys.set(`${k}.bias`, [w[0]!]));
+  keys.set(`${p}.embeddings.token_embedding.weight`, [cfg.vocab, cfg.width]);
+  keys.set(`${p}.embeddings.position_embedding.weight`, [cfg.context, cfg.width]);
+  for (let i = 0; i < cfg.layers; i++) {
+    const q = `${p}.encoder.layers.${i}`;
+    for (const proj of ['k_proj', 'v_proj', 'q_proj', 'out_proj']) add(`${q}.self_attn.${proj}`, [cfg.width, cfg.width]);
+    add(`${q}.layer_norm1`, [cfg.width]), add(`${q}.mlp.fc1`, [cfg.mlp, cfg.width]), add(`${q}.mlp.fc2`, [cfg.width, cfg.mlp]), add(`${q}.layer_norm2`, [cfg.width]);
+  }
+  add(`${p}.final_layer_norm`, [cfg.width]);
+  return keys;
+}
+
+/** SDXL's FrozenOpenCLIPEmbedder2 (OpenCLIP's text tower under `conditioner.embedders.1.model`). */
+export function officialBigGKeys(cfg: TextLayout): Map<string, number[]> {
+  const p = 'conditioner.embedders.1.model';
+  const keys = new Map<string, number[]>();
+  const add = (k: string, w: number[]): void => void (keys.set(`${k}.weight`, w), keys.set(`${k}.bias`, [w[0]!]));
+  keys.set(`${p}.positional_embedding`, [cfg.context, cfg.width]);
+  keys.set(`${p}.text_projection`, [cfg.width, cfg.pooled ?? cfg.width]);
+  keys.set(`${p}.logit_scale`, []);
+  for (let i = 0; i < cfg.layers; i++) {
+    const q = `${p}.transformer.resblocks.${i}`;
+    add(`${q}.ln_1`, [cfg.width]);
+    keys.set(`${q}.attn.in_proj_weight`, [3 * cfg.width, cfg.width]);
+    keys.set(`${q}.attn.in_proj_bias`, [3 * cfg.width]);
+    add(`${q}.attn.out_proj`, [cfg.width, cfg.width]), add(`${q}.ln_2`, [cfg.width]);
+    add(`${q}.mlp.c_fc`, [cfg.mlp, cfg.width]), add(`${q}.mlp.c_proj`, [cfg.width, cfg.mlp]);
+  }
+  keys.set(`${p}.token_embedding.weight`, [cfg.vocab, cfg.width]);
+  add(`${p}.ln_final`, [cfg.width]);
+  return keys;
+}
+
+/** The geometry of a whole SUPIR model: denoiser, VAE and both text towers. */
+export interface SupirLayout {
+  unet: UnetConfig;
+  vae: VaeLayout;
+  clipL: TextLayout;
+  bigG: TextLayout;
+}
+
+/** The real model: SUPIR-v0Q/v0F over SDXL 1.0 base. */
+export const SUPIR_FULL: SupirLayout = { unet: SDXL, vae: SDXL_VAE, clipL: CLIP_L, bigG: BIGG };
+
+/**
+ * Every float key and shape of the SUPIR + SDXL checkpoint pair (merged view): denoiser and
+ * GLVControl, the VAE with its denoise_encoder, both text towers.
+ */
+export function officialCheckpointKeys(layout: SupirLayout): Map<string, number[]> {
+  return new Map([
+    ...officialKeys(layout.unet, 'unet'),
+    ...officialKeys(layout.unet, 'control'),
+    ...officialVaeKeys(layout.vae),
+    ...officialClipLKeys(layout.clipL),
+    ...officialBigGKeys(layout.bigG),
+  ]);
+}
