@@ -4,7 +4,7 @@
  * fits on 12, 16 and 24 GB cards. Estimates, checked on this CPU against measured peak RSS by
  * test/supir/memory-estimate.test.ts (tiny model) — no GPU here.
  */
-import { estimateMemory, SDXL_UNET, SDXL_VAE, tiledVaeAbove, type EstimateInput } from '../nodes/supir/lib/memory-estimate.ts';
+import { estimateMemory, SDXL_UNET, SDXL_VAE, tiledVaeAbove, VAE_UNTILED_BUDGET, type EstimateInput } from '../nodes/supir/lib/memory-estimate.ts';
 import { BIGG, CLIP_L, officialBigGKeys, officialClipLKeys, officialKeys, officialVaeKeys, SDXL, SDXL_VAE as VAE_LAYOUT } from '../server/models/supir/official-layout.ts';
 
 const params = (keys: Map<string, number[]>): number => [...keys.values()].reduce((a, dims) => a + dims.reduce((x, y) => x * y, 1), 0);
@@ -38,7 +38,7 @@ export function measureMemory(log: (line: string) => void): void {
     const inp = input(precision);
     const weights = Object.values(inp.weights).reduce((a, b) => a + b, 0);
     // Tiled VAE by default where an untiled pass would need more than the sampling stage's activations at 1024 px.
-    const threshold = tiledVaeAbove(inp, 2e9);
+    const threshold = tiledVaeAbove(inp, VAE_UNTILED_BUDGET);
     log(`  ${precision} pack: weights ${gb(weights)} (denoiser_step ${gb(inp.weights.denoiser_step!)}); tiled VAE by default above ${threshold} px (untiled pass over 2 GB)`);
     for (const px of [512, 1024, 2048]) {
       const e = estimateMemory(inp, px, px, px > threshold);

@@ -4,6 +4,7 @@ import { boolean } from '../api/widgets.ts';
 import { LATENT_CHANNELS } from './lib/pack-contract.ts';
 import { modelToImage, packOf, packVae } from './lib/pack-session.ts';
 import { tileGrid, vaeTileWidget } from './lib/vae-tiles.ts';
+import { autoVaeTile } from './lib/memory-estimate.ts';
 
 /**
  * SUPIR's decode_first_stage: decoder(post_quant_conv(z / scale)). The result is left unclamped
@@ -28,7 +29,7 @@ export default defineNode({
     // An unscaled latent (straight from a VAE encoder) is brought into the sampler's space first.
     const scale = latent.scaled ? 1 : manifest.scale_factor;
     const data = scale === 1 ? latent.data : latent.data.map((v) => v * scale);
-    const grid = tileGrid(tile_size, 'decoder', latent.downscale, (done, total) => ctx.progress(done, total));
+    const grid = tileGrid(autoVaeTile(tile_size, manifest, latent.w * latent.downscale, latent.h * latent.downscale), 'decoder', latent.downscale, (done, total) => ctx.progress(done, total));
     const decoded = await packVae(ctx.env, model, manifest, { decoder: grid }).decode({ data, dims: [latent.n, latent.c, latent.h, latent.w] }, { signal: ctx.signal });
     ctx.progress(1, 1);
     return { image: modelToImage(decoded, clamp) };

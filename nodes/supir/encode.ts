@@ -4,6 +4,7 @@ import { COMPONENT } from './lib/pack-contract.ts';
 import { imageToModel, latentDownscale, lazyRunner, packOf } from './lib/pack-session.ts';
 import { SupirVae, type VaeRunner } from './lib/vae-pipeline.ts';
 import { tileGrid, tiledRunner, vaeTileWidget } from './lib/vae-tiles.ts';
+import { autoVaeTile } from './lib/memory-estimate.ts';
 
 /**
  * SUPIR's encode_first_stage: the plain SDXL encoder's posterior, *sampled* (the official wrapper
@@ -23,7 +24,7 @@ export default defineNode({
     const manifest = packOf(model);
     // The noise must match the latent's shape, known only once the encoder has run: the runner
     // keeps its one result so that posterior() and encode() share a single encoder pass.
-    const grid = tileGrid(tile_size, 'encoder', 8, (done, total) => ctx.progress(done, total));
+    const grid = tileGrid(autoVaeTile(tile_size, manifest, image.w, image.h), 'encoder', 8, (done, total) => ctx.progress(done, total));
     const encoder = tiledRunner(lazyRunner(ctx.env, model, COMPONENT.vaeEncoder, manifest), grid);
     let result: ReturnType<VaeRunner['run']> | undefined;
     const once: VaeRunner = { run: (feeds, opts) => (result ??= encoder.run(feeds, opts)) };

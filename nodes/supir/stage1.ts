@@ -1,6 +1,7 @@
 import { defineNode } from '../api/define.ts';
 import { imageToModel, latentDownscale, modelToImage, packOf, packVae } from './lib/pack-session.ts';
 import { tileGrid, vaeTileWidget } from './lib/vae-tiles.ts';
+import { autoVaeTile } from './lib/memory-estimate.ts';
 
 /**
  * SUPIR's stage 1 (batchify_denoise): the degradation-robust encoder turns the low-quality image
@@ -19,13 +20,15 @@ export default defineNode({
   outputs: { image: 'IMAGE', control: 'LATENT' },
   async execute({ model, image, tile_size }, ctx) {
     const manifest = packOf(model);
-    const onTile = (done: number, total: number): void => ctx.progress(done, total);
+    const tilePx = autoVaeTile(tile_size, manifest, image.w, image.h);
+    // Two passes, one half of the node's progress each: the encoder's tiles, then the decoder's.
+    const half = (pass: 0 | 1) => (done: number, total: number): void => ctx.progress(pass + done / total, 2);
     const opts = { signal: ctx.signal };
-    const encoder = packVae(ctx.env, model, manifest, { encoder: tileGrid(tile_size, 'encoder', 8, onTile) });
+    const encoder = packVae(ctx.env, model, manifest, { encoder: tileGrid(tilePx, 'encoder', 8, half(0)) });
     const z = await encoder.encodeWithDenoise(imageToModel(image), opts);
     const downscale = latentDownscale(image, z.dims);
     ctx.progress(1, 2);
-    const decoder = packVae(ctx.env, model, manifest, { decoder: tileGrid(tile_size, 'decoder', downscale, onTile) });
+    const decoder = packVae(ctx.env, model, manifest, { decoder: tileGrid(tilePx, 'decoder', downscale, half(1)) });
     const decoded = await decoder.decode(z, opts);
     ctx.progress(2, 2);
     const [n, c, h, w] = z.dims as [number, number, number, number];

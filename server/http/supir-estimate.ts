@@ -3,7 +3,7 @@ import { Router } from 'express';
 import { resolveInside } from '../../nodes/api/data-dirs.ts';
 import { StudioError } from '../../nodes/api/errors.ts';
 import { convertHint } from '../../nodes/supir/load-model.ts';
-import { describeEstimate, estimateInput, estimateMemory, tiledVaeAbove, type StagePeak } from '../../nodes/supir/lib/memory-estimate.ts';
+import { describeEstimate, estimateInput, estimateMemory, tiledVaeAbove, VAE_UNTILED_BUDGET, type StagePeak } from '../../nodes/supir/lib/memory-estimate.ts';
 import { SUPIR_COMPONENTS } from '../../nodes/supir/lib/pack-contract.ts';
 import { readPack, type PackManifest } from '../../nodes/supir/lib/pack-manifest.ts';
 import type { ServerContext } from './context.ts';
@@ -13,7 +13,6 @@ import { queryString } from './upload.ts';
  * Bytes of activations an untiled VAE pass may take before the estimate assumes the tiled VAE:
  * the rule bench/memory.ts applies (`tiledVaeAbove(input, 2e9)`).
  */
-export const VAE_UNTILED_BUDGET = 2e9;
 /** The size the estimate is for when the request does not say. */
 export const DEFAULT_ESTIMATE_SIDE = 1024;
 

@@ -8,7 +8,8 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { denoiserValues, estimateMemory, SDXL_UNET, SDXL_VAE, tiledVaeAbove, vaeValues, type TrunkShape, type VaeShape } from '../../nodes/supir/lib/memory-estimate.ts';
+import { autoVaeTile, denoiserValues, estimateMemory, SDXL_UNET, SDXL_VAE, tiledVaeAbove, VAE_TILE_PX, vaeValues, type TrunkShape, type VaeShape } from '../../nodes/supir/lib/memory-estimate.ts';
+import type { PackManifest } from '../../nodes/supir/lib/pack-manifest.ts';
 
 /** The tiny golden model's shapes (../shared/golden/supir_tiny.yaml). */
 const TINY_UNET: TrunkShape = { modelChannels: 32, channelMult: [1, 2, 2], numResBlocks: 2, transformerDepth: [0, 1, 2], contextDim: 64 };
@@ -61,6 +62,17 @@ describe('memory estimate: what it decides', () => {
     expect(decodeAt(side + 64, false)).toBeGreaterThan(2e9);
     expect(decodeAt(4096, true)).toBe(decodeAt(2048, true));
     expect(decodeAt(4096, true)).toBeLessThan(2e9);
+  });
+
+  it('the VAE nodes\' auto tile (-1) tiles above the size the estimate computes; 0 and a set size are kept', () => {
+    const manifest = { precision: 'fp16', architecture: { unet: SDXL_UNET, vae: SDXL_VAE }, components: { vae_decoder: { bytes: 200e6 } } } as unknown as PackManifest;
+    expect(autoVaeTile(-1, manifest, 512, 512)).toBe(0);
+    expect(autoVaeTile(-1, manifest, 2048, 2048)).toBe(VAE_TILE_PX);
+    expect(autoVaeTile(0, manifest, 4096, 4096)).toBe(0);
+    expect(autoVaeTile(256, manifest, 64, 64)).toBe(256);
+    // The tiny VAE (32/64 channels, factor 2) needs far less: a 512 px image stays whole.
+    const tiny = { ...manifest, architecture: { unet: TINY_UNET, vae: TINY_VAE } } as PackManifest;
+    expect(autoVaeTile(-1, tiny, 512, 512)).toBe(0);
   });
 
   it('SDXL sampling at 1024x1024 in fp16 needs under 10 GB with 7.7 GB of weights', () => {

@@ -53,6 +53,8 @@ export interface MemoryEstimate {
 const ARENA_FACTOR = 1.5;
 /** The sampler's batch: [uncond; cond] per image. */
 const CFG_BATCH = 2;
+/** Above this many bytes of activations an untiled VAE pass is not worth the risk: tiles by default. */
+export const VAE_UNTILED_BUDGET = 2e9;
 /** Default tile of the tiled VAE, in pixels (the official tilevae's decoder tile is 64 latent cells = 512 px). */
 export const VAE_TILE_PX = 512;
 
@@ -133,6 +135,16 @@ export function tiledVaeAbove(input: EstimateInput, budget: number): number {
   let side = 64;
   while (side < 16384 && ARENA_FACTOR * 4 * vaeValues(input.vae, side + 64, side + 64) <= budget) side += 64;
   return side;
+}
+
+/**
+ * The VAE tile a node uses: its widget's pixels, or for -1 (auto) VAE_TILE_PX where the image is
+ * larger than the square whose untiled pass the estimate puts over VAE_UNTILED_BUDGET, else 0.
+ */
+export function autoVaeTile(widget: number, manifest: PackManifest, width: number, height: number): number {
+  if (widget >= 0) return widget;
+  const side = tiledVaeAbove(estimateInput(manifest), VAE_UNTILED_BUDGET);
+  return width * height > side * side ? VAE_TILE_PX : 0;
 }
 
 /** "about 9.1 GB at 1024x1024 (fp16); tiled VAE on" */

@@ -43,12 +43,12 @@ export function tileGrid(tilePx: number, role: 'encoder' | 'decoder', downscale:
 /** The tile-size widget of the VAE nodes. */
 export const vaeTileWidget = () =>
   int({
-    default: 0,
-    min: 0,
+    default: -1,
+    min: -1,
     max: 8192,
     step: 64,
     description:
-      '0 runs the VAE on the whole image. Otherwise it runs on overlapping tiles of this many pixels, which bounds memory; each tile is normalised on its own, so tones may shift slightly.',
+      '-1 (auto) tiles where the memory estimate says an untiled pass would need over 2 GB (512 px tiles), else runs whole. 0 runs the VAE on the whole image. Otherwise it runs on overlapping tiles of this many pixels, which bounds memory; each tile is normalised on its own, so tones may shift slightly.',
   });
 
 function scalePlan(plan: TilePlan, s: number): TilePlan {
