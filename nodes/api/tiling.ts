@@ -135,10 +135,85 @@ export function extractTiles(image: ImageTensor, plan: TilePlan): ImageTensor {
   return out;
 }
 
+/** One tile of one item of the batch, c x t.h x t.w: what extractTiles gives for that tile, alone. */
+export function extractTile(image: ImageTensor, plan: TilePlan, index: number, item = 0): ImageTensor {
+  checkPlanFits(image, plan);
+  const t = plan.tiles[index];
+  if (!t) throw new RangeError(`tile ${index} is not in the plan (${plan.tiles.length} tiles)`);
+  if (!Number.isInteger(item) || item < 0 || item >= image.n) throw new RangeError(`item ${item} is not in the batch (${image.n})`);
+  const { c } = image;
+  const out = createImage(1, c, t.h, t.w);
+  let o = 0;
+  for (let ch = 0; ch < c; ch++) {
+    const plane = (item * c + ch) * image.h * image.w;
+    for (let y = 0; y < t.h; y++) {
+      const src = plane + (t.y + y) * image.w + t.x;
+      out.data.set(image.data.subarray(src, src + t.w), o);
+      o += t.w;
+    }
+  }
+  return out;
+}
+
+/**
+ * Blends processed tiles into an image as they arrive, so that a caller holds the output and one
+ * plane of summed weights, never every processed tile at once: add() each tile (`scale` times the
+ * tile's size, c channels) into the target, then normalise() it. mergeTiles is this over a batch.
+ */
+export class TileBlender {
+  readonly width: number;
+  readonly height: number;
+  readonly #grid: ReturnType<typeof gridWeights>;
+  readonly #weightSum: Float32Array;
+
+  constructor(
+    readonly plan: TilePlan,
+    readonly scale: number,
+    readonly channels: number,
+  ) {
+    checkScale(scale);
+    this.width = plan.width * scale;
+    this.height = plan.height * scale;
+    // Weights are built per column and per row and multiplied on the fly: a full weight map per
+    // tile would cost as much memory as the output again.
+    this.#grid = gridWeights(plan, scale);
+    this.#weightSum = new Float32Array(this.width * this.height);
+    for (const t of plan.tiles) addWeighted(this.#weightSum, this.width, t, scale, this.#grid, null, 0);
+  }
+
+  /** A zeroed target of the output's size (c x H x W), for add(). */
+  target(): Float32Array {
+    return new Float32Array(this.channels * this.width * this.height);
+  }
+
+  /** target += the tile's weights times `tile` (c planes of the scaled tile, from `offset`). */
+  add(target: Float32Array, index: number, tile: Float32Array, offset = 0): void {
+    const t = this.plan.tiles[index];
+    if (!t) throw new RangeError(`tile ${index} is not in the plan (${this.plan.tiles.length} tiles)`);
+    const plane = t.w * this.scale * t.h * this.scale;
+    if (target.length !== this.channels * this.width * this.height || tile.length - offset < this.channels * plane) {
+      throw new RangeError(`tile ${index}: expected ${this.channels}x${t.h * this.scale}x${t.w * this.scale} values into a ${this.channels}x${this.height}x${this.width} target`);
+    }
+    for (let ch = 0; ch < this.channels; ch++) {
+      const dst = target.subarray(ch * this.width * this.height, (ch + 1) * this.width * this.height);
+      addWeighted(dst, this.width, t, this.scale, this.#grid, tile, offset + ch * plane);
+    }
+  }
+
+  /**
+   * Divides by the summed weights, which keeps the result exact where float rounding leaves the
+   * weights a hair off 1. Call once, after every tile was added.
+   */
+  normalise(target: Float32Array): void {
+    const plane = this.width * this.height;
+    for (let p = 0; p < target.length; p++) target[p]! /= this.#weightSum[p % plane]!;
+  }
+}
+
 /**
  * Blends processed tiles (item-major, as extractTiles gives them, each `scale` times the tile's
  * size) into n images of the plan's size times `scale`: weighted sum, then division by the summed
- * weights, which keeps the result exact where float rounding leaves the weights a hair off 1.
+ * weights (TileBlender, item by item).
  */
 export function mergeTiles(tiles: ImageTensor, plan: TilePlan, scale = 1): ImageTensor {
   checkScale(scale);
@@ -151,24 +226,14 @@ export function mergeTiles(tiles: ImageTensor, plan: TilePlan, scale = 1): Image
   }
   const n = tiles.n / count;
   const { c } = tiles;
-  const W = plan.width * scale;
-  const H = plan.height * scale;
-  const out = createImage(n, c, H, W);
-  // Weights are built per column and per row and multiplied on the fly: a full weight map per tile
-  // would cost as much memory as the output again.
-  const grid = gridWeights(plan, scale);
-  const weightSum = new Float32Array(W * H);
-  for (const t of plan.tiles) addWeighted(weightSum, W, t, scale, grid, null, 0);
+  const blender = new TileBlender(plan, scale, c);
+  const out = createImage(n, c, blender.height, blender.width);
+  const size = c * blender.height * blender.width;
   for (let item = 0; item < n; item++) {
-    plan.tiles.forEach((t, i) => {
-      for (let ch = 0; ch < c; ch++) {
-        const src = ((item * count + i) * c + ch) * tiles.h * tiles.w;
-        const dst = out.data.subarray((item * c + ch) * H * W, (item * c + ch + 1) * H * W);
-        addWeighted(dst, W, t, scale, grid, tiles.data, src);
-      }
-    });
+    const target = out.data.subarray(item * size, (item + 1) * size);
+    for (let i = 0; i < count; i++) blender.add(target, i, tiles.data, (item * count + i) * c * tiles.h * tiles.w);
+    blender.normalise(target);
   }
-  for (let p = 0; p < out.data.length; p++) out.data[p]! /= weightSum[p % (W * H)]!;
   return out;
 }
 

@@ -96,14 +96,15 @@ export default defineNode({
     const noise = rng.fillNormal(new Float32Array(control.data.length));
     const draw = new Float32Array(noise.length);
     ctx.checkAborted();
+    const progress = new StepProgress(ctx, args.steps, args.tile_size > 0 ? latentWindows(control.h, control.w, args.tile_size, args.tile_stride).length : 1);
     const out = await runSampler(args, {
-      denoiser: args.tile_size > 0 ? tiled(network, full, args, control) : network,
+      denoiser: args.tile_size > 0 ? tiled(progress.counting(network), full, args, control) : network,
       cond: full,
       shape: [n, c, h, w],
       noise,
       drawNoise: () => rng.fillNormal(draw),
       xCenter,
-      onStep: reporter(ctx, args.steps, control),
+      onStep: reporter(ctx, progress, control),
     });
     return { latent: { data: out, n, c, h, w, scaled: true, downscale: control.downscale } };
   },
@@ -158,15 +159,53 @@ function tiled(network: BatchedDenoiser<DenoiserCond>, full: DenoiserCond, args:
   return tiledDenoiser(network, [control.n, control.c, control.h, control.w], windows, (j) => conds[j]!);
 }
 
+/**
+ * Progress in steps, and within a step in tiles when sampling is tiled: each tile's denoiser call
+ * moves the node's percent (and checks for Stop), so that a step of many tiles is not one long
+ * silence. A sampler may call the denoiser more than once a step (Heun, 2S); the share of a step
+ * per call is learnt from the first step and never runs past the step's end.
+ */
+class StepProgress {
+  #step = 0;
+  #calls = 0;
+  #callsPerStep: number;
+
+  constructor(
+    private readonly ctx: NodeContext,
+    readonly steps: number,
+    windows: number,
+  ) {
+    this.#callsPerStep = windows;
+  }
+
+  /** The network, reporting a fraction of the current step after each call. */
+  counting<T>(network: BatchedDenoiser<T>): BatchedDenoiser<T> {
+    return async (x, sigma, cond, cs) => {
+      const out = await network(x, sigma, cond, cs);
+      this.#calls++;
+      if (this.#calls < this.#callsPerStep) this.ctx.progress(this.#step + this.#calls / this.#callsPerStep, this.steps);
+      else this.ctx.checkAborted();
+      return out;
+    };
+  }
+
+  stepDone(i: number): void {
+    if (i === 0) this.#callsPerStep = Math.max(this.#callsPerStep, this.#calls);
+    this.#step = i + 1;
+    this.#calls = 0;
+    this.ctx.progress(i + 1, this.steps);
+  }
+}
+
 /** Progress every step; a preview of the current x0 estimate at most every PREVIEW_INTERVAL_MS and at the end. */
-function reporter(ctx: NodeContext, steps: number, latent: LatentTensor): StepCallback {
+function reporter(ctx: NodeContext, progress: StepProgress, latent: LatentTensor): StepCallback {
   let last = -Infinity;
   return (i, _x, denoised) => {
     const now = performance.now();
-    if (i === steps - 1 || now - last >= PREVIEW_INTERVAL_MS) {
+    if (i === progress.steps - 1 || now - last >= PREVIEW_INTERVAL_MS) {
       last = now;
       ctx.preview(latent2rgb({ data: denoised, c: latent.c, h: latent.h, w: latent.w }), { step: i });
     }
-    ctx.progress(i + 1, steps);
+    progress.stepDone(i);
   };
 }

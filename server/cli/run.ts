@@ -93,7 +93,7 @@ async function runWithEnv(opts: RunOptions, env: NodeEnv, registry: NodeRegistry
     graph: compiled.graph,
     env,
     cache: new LruOutputCache(Number.MAX_SAFE_INTEGER),
-    sink: { emit: (e) => log(describeEvent(e, compiled.graph.nodes)) },
+    sink: { emit: progressThrottle((e) => log(describeEvent(e, compiled.graph.nodes))) },
     signal,
     extra: { workflow, prompt },
   });
@@ -151,6 +151,36 @@ function readJson(file: string): unknown {
   }
 }
 
+/** A running node's progress is printed at most this often (its last report always). */
+const PROGRESS_LINE_MS = 1000;
+
+/**
+ * Passes every event on, progress reports at most once a second per node (and the last one), so
+ * that a node with hundreds of tiles prints a line a second, not a line a tile.
+ */
+export function progressThrottle(emit: (e: EngineEvent) => void, intervalMs = PROGRESS_LINE_MS, now: () => number = () => performance.now()): (e: EngineEvent) => void {
+  const last = new Map<string, number>();
+  return (e) => {
+    if (e.type === 'progress' && e.value < e.max) {
+      const t = now();
+      const previous = last.get(e.node_id);
+      if (previous !== undefined && t - previous < intervalMs) return;
+      last.set(e.node_id, t);
+    }
+    emit(e);
+  };
+}
+
+/** "37% · 12 s left" (or "37%" while the pace is not known yet). */
+function progressText(value: number, max: number, etaMs: number | undefined): string {
+  const percent = `${Math.floor((100 * value) / Math.max(max, 1e-9))}%`;
+  const done = `${Number.isInteger(value) ? value : value.toFixed(1)}/${max}`;
+  if (etaMs === undefined || value >= max) return `${done} (${percent})`;
+  const s = Math.max(1, Math.ceil(etaMs / 1000));
+  const left = s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${done} (${percent} · ${left} left)`;
+}
+
 function describeEvent(e: EngineEvent, nodes: Map<string, { title: string }>): string {
   const name = (id: string): string => `${nodes.get(id)?.title ?? id} (#${id})`;
   switch (e.type) {
@@ -159,7 +189,7 @@ function describeEvent(e: EngineEvent, nodes: Map<string, { title: string }>): s
     case 'node_start':
       return `running ${name(e.node_id)}`;
     case 'progress':
-      return `  ${name(e.node_id)} ${e.value}/${e.max}`;
+      return `  ${name(e.node_id)} ${progressText(e.value, e.max, e.eta_ms)}`;
     case 'node_done':
       return e.cached ? '' : `done ${name(e.node_id)} in ${e.ms.toFixed(1)} ms${e.files.length ? `: ${e.files.map((f) => f.filename).join(', ')}` : ''}`;
     case 'error':

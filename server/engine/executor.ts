@@ -6,6 +6,7 @@ import { bytesOf, shapeOf, type ImageTensor } from '../../nodes/api/tensor.ts';
 import { checkWidgetValue, describe } from '../../nodes/api/widgets.ts';
 import type { OutputCache } from './cache.ts';
 import type { BranchInfo, EventSink, NodeErrorInfo, PromptStatus } from './events.ts';
+import { EtaEstimator } from './eta.ts';
 import { computeKeys, FingerprintError } from './keys.ts';
 import { nodeSources, type CompiledGraph, type CompiledNode } from './validate.ts';
 import { branchLabel, type Branch } from '../../nodes/api/branch.ts';
@@ -204,6 +205,7 @@ function makeContext(opts: ExecuteOptions, node: CompiledNode, key: string, file
   const { sink, signal, promptId } = opts;
   const interval = opts.progressIntervalMs ?? 50;
   let lastProgress = 0;
+  const eta = new EtaEstimator(performance.now());
   const checkAborted = (): void => {
     if (signal.aborted) throw new InterruptedError();
   };
@@ -217,9 +219,19 @@ function makeContext(opts: ExecuteOptions, node: CompiledNode, key: string, file
     progress(value, max) {
       checkAborted();
       const now = performance.now();
+      // Every report feeds the estimate, also those not sent.
+      const left = eta.update(value, max, now);
       if (value < max && now - lastProgress < interval) return;
       lastProgress = now;
-      sink.emit({ type: 'progress', prompt_id: promptId, node_id: node.id, value, max, ...(node.branch ? { branch: node.branch } : {}) });
+      sink.emit({
+        type: 'progress',
+        prompt_id: promptId,
+        node_id: node.id,
+        value,
+        max,
+        ...(left === null ? {} : { eta_ms: Math.round(left) }),
+        ...(node.branch ? { branch: node.branch } : {}),
+      });
     },
     preview(image, info) {
       const encode = opts.encodePreview;

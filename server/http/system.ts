@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { Router } from 'express';
 import type { ProviderStatus, Runtime } from '../../nodes/api/runtime.ts';
 import { createLogger } from '../log.ts';
+import type { StudioRuntime } from '../runtime/index.ts';
 import type { ServerContext } from './context.ts';
 
 const log = createLogger('system');
@@ -48,6 +49,39 @@ export async function onnxRuntimeInfo(runtime: Runtime | undefined): Promise<Run
   return { ...binding, available: providers.filter((p) => p.available).map((p) => p.name), providers };
 }
 
+/** What the server holds in memory, for GET /api/system and the editor's memory chip. */
+export interface MemoryInfo {
+  /** The machine's memory and what is free of it, in bytes. */
+  total: number;
+  free: number;
+  /** The server process's resident size: the event loop, the model workers and onnxruntime. */
+  rss: number;
+  /** JavaScript heap in use, and array buffers (images and tensors) held by JavaScript. */
+  heapUsed: number;
+  arrayBuffers: number;
+  /** Open model sessions: how many, their estimated size and the budget above which idle ones close. */
+  runtime: { sessions: number; estimatedBytes: number; budgetBytes: number | null } | null;
+}
+
+export function memoryInfo(runtime: Runtime | undefined): MemoryInfo {
+  const usage = process.memoryUsage();
+  const stats = (runtime as Partial<StudioRuntime> | undefined)?.stats?.();
+  return {
+    total: os.totalmem(),
+    free: os.freemem(),
+    rss: usage.rss,
+    heapUsed: usage.heapUsed,
+    arrayBuffers: usage.arrayBuffers,
+    runtime: stats
+      ? {
+          sessions: stats.sessions.filter((s) => s.open).length,
+          estimatedBytes: stats.estimatedBytes,
+          budgetBytes: Number.isFinite(stats.memoryBudgetBytes) ? stats.memoryBudgetBytes : null,
+        }
+      : null,
+  };
+}
+
 /**
  * GET /api/system: versions, runtime backends, memory, the output cache's use, and the queue
  * journal: whether it can store prompts now (`ok`, and `error` when it cannot: POST /api/prompt then
@@ -61,7 +95,7 @@ export function systemRouter(ctx: ServerContext): Router {
       node: process.version,
       platform: `${process.platform}-${process.arch}`,
       onnxruntime: await onnxRuntimeInfo(ctx.env.runtime),
-      memory: { total: os.totalmem(), free: os.freemem(), rss: process.memoryUsage.rss() },
+      memory: memoryInfo(ctx.env.runtime),
       cache: ctx.cache.stats(),
       limits: ctx.config.limits,
       journal: ctx.queue.storage(),

@@ -40,7 +40,16 @@ export type EngineEvent =
   | { type: 'prompt_start'; prompt_id: string; number: number | null; nodes: string[] }
   | { type: 'cached'; prompt_id: string; nodes: string[] }
   | { type: 'node_start'; prompt_id: string; node_id: string; node_type: string; branch?: BranchInfo }
-  | { type: 'progress'; prompt_id: string; node_id: string; value: number; max: number; branch?: BranchInfo }
+  | {
+      type: 'progress';
+      prompt_id: string;
+      node_id: string;
+      value: number;
+      max: number;
+      /** Milliseconds the node has left at its pace so far (server/engine/eta.ts); absent until a pace is known. */
+      eta_ms?: number;
+      branch?: BranchInfo;
+    }
   | { type: 'node_done'; prompt_id: string; node_id: string; cached: boolean; ms: number; files: FileRef[]; branch?: BranchInfo }
   | ({ type: 'error'; prompt_id: string } & NodeErrorInfo)
   | { type: 'interrupted'; prompt_id: string; node_id: string | null }

@@ -101,7 +101,8 @@ describe('SupirSample', () => {
     expect(out).toMatchObject({ n: 1, c: 4, h, w, scaled: true, downscale: 2 });
     const r = closeness(out.data, gc.tensor('out').data, 1e-3, 1e-3);
     expect(r.worst, describeCloseness(r, out.data, gc.tensor('out').data)).toBeLessThanOrEqual(1e-3);
-    expect(ctx.progressCalls).toEqual(Array.from({ length: settings.steps }, (_, i) => [i + 1, settings.steps]));
+    // Every step is reported whole (a tiled run also reports fractions of a step between tiles).
+    expect(ctx.progressCalls.filter(([v]) => Number.isInteger(v))).toEqual(Array.from({ length: settings.steps }, (_, i) => [i + 1, settings.steps]));
     expect(ctx.previews.length).toBeGreaterThanOrEqual(1);
     expect(ctx.previews.length).toBeLessThanOrEqual(settings.steps);
     expect(ctx.previews.every((p) => p.n === 1 && p.c === 3 && p.h === h && p.w === w && p.data.every((v) => v >= 0 && v <= 1))).toBe(true);
@@ -150,6 +151,24 @@ describe('SupirSample', () => {
     };
     await expect(sample({ steps: 10 }, ctx)).rejects.toMatchObject({ code: 'INTERRUPTED' });
     expect(ctx.progressCalls).toHaveLength(2);
+  });
+
+  it('tiled: reports progress between tiles, always forward, and stops within a tile', async () => {
+    const ctx = fakeContext(env);
+    await sample({ steps: 3, tile_size: 8, tile_stride: 4 }, ctx); // 9 tiles of a 16x16 latent
+    const values = ctx.progressCalls.map(([v]) => v);
+    expect(values.length).toBeGreaterThanOrEqual(3 * 9);
+    expect(values.every((v, i) => i === 0 || v > values[i - 1]!)).toBe(true);
+    expect(ctx.progressCalls.at(-1)).toEqual([3, 3]);
+    // Stop after the third tile of the first step: the fourth tile never runs.
+    const stopped = fakeContext(env);
+    const progress = stopped.progress.bind(stopped);
+    stopped.progress = (value, max) => {
+      progress(value, max);
+      if (stopped.progressCalls.length === 3) stopped.abort();
+    };
+    await expect(sample({ steps: 3, tile_size: 8, tile_stride: 4 }, stopped)).rejects.toMatchObject({ code: 'INTERRUPTED' });
+    expect(stopped.progressCalls.map(([v]) => v)).toEqual([1 / 9, 2 / 9, 3 / 9]);
   });
 
   it('names the input at fault', async () => {

@@ -41,7 +41,14 @@ export interface SystemInfo {
     available: string[];
     error?: string;
   };
-  memory: { total: number; free: number; rss: number };
+  memory: {
+    total: number;
+    free: number;
+    rss: number;
+    heapUsed?: number;
+    arrayBuffers?: number;
+    runtime?: { sessions: number; estimatedBytes: number; budgetBytes: number | null } | null;
+  };
   cache: { entries: number; bytes: number; budget: number };
   limits: { maxPixels: number; maxUploadBytes: number; maxJsonBytes: number; maxImageSide?: number };
 }

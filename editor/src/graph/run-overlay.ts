@@ -2,7 +2,7 @@ import { LiteGraph, type LGraphNode } from '@comfyorg/litegraph';
 import { MODE_BYPASS, MODE_MUTED } from '../../../server/protocol/index.ts';
 import type { NodeRunState } from './graph-view.ts';
 import { inputPreviewUrl, type NodeImages } from './node-images.ts';
-import type { RunStates } from './run-state.ts';
+import { progressLabels, type RunStates } from './run-state.ts';
 import { wrapText } from './text-wrap.ts';
 import { THEME } from './theme.ts';
 
@@ -37,7 +37,7 @@ export class RunOverlay {
       drawOutline(ctx, state, w, h, now);
       if (!collapsed) {
         if (state.progress !== null && state.status === 'running') drawProgress(ctx, state.progress, w, h);
-        drawBadge(ctx, state, w);
+        drawBadge(ctx, state, w, node.title);
       }
       if (state.error) drawError(ctx, state.error, w, h);
     }
@@ -109,8 +109,8 @@ function drawProgress(ctx: CanvasRenderingContext2D, progress: number, w: number
   }
 }
 
-/** "cached" pill or done tick at the right end of the title bar. */
-function drawBadge(ctx: CanvasRenderingContext2D, state: NodeRunState, w: number): void {
+/** "cached" pill, done tick, or percent and time left at the right end of the title bar. */
+function drawBadge(ctx: CanvasRenderingContext2D, state: NodeRunState, w: number, title: string): void {
   const cy = -TITLE() / 2;
   if (state.status === 'cached') {
     pill(ctx, 'cached', w, cy, THEME.ok, 'rgba(92, 201, 138, 0.16)', 'rgba(92, 201, 138, 0.55)');
@@ -130,13 +130,16 @@ function drawBadge(ctx: CanvasRenderingContext2D, state: NodeRunState, w: number
     ctx.stroke();
     ctx.globalAlpha = 1;
   } else if (state.status === 'running' && state.progress !== null) {
+    // "37% · 12 s left", shortened where the title needs the room ("2/6 · 40%" for a swept node).
+    ctx.font = `${LiteGraph.NODE_TEXT_SIZE}px ${LiteGraph.NODE_FONT}`;
+    const room = w - 10 - (TITLE() + ctx.measureText(title).width + 10);
     ctx.font = `600 11px ${THEME.font}`;
+    const labels = progressLabels(state);
+    const label = labels.find((l) => ctx.measureText(l).width <= room) ?? labels.at(-1) ?? '';
     ctx.fillStyle = THEME.accent;
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
-    // A swept node counts its branches too: "2/6 · 40%".
-    const branches = state.branches && state.branches.total > 1 ? `${state.branches.settled}/${state.branches.total} · ` : '';
-    ctx.fillText(`${branches}${Math.round(state.progress * 100)}%`, w - 10, cy + 0.5);
+    ctx.fillText(label, w - 10, cy + 0.5);
   }
   // A finished sweep says how many branches it ran, left of the tick or pill.
   if ((state.status === 'done' || state.status === 'cached') && state.branches && state.branches.total > 1) {

@@ -29,6 +29,9 @@ export class RunStates {
     const next: NodeRunState = { ...(this.#states.get(nodeId) ?? idleState()) };
     if (patch.status !== undefined) next.status = patch.status;
     if (patch.progress !== undefined) next.progress = clampProgress(patch.progress);
+    if (patch.eta !== undefined) next.eta = patch.eta !== null && Number.isFinite(patch.eta) && patch.eta >= 0 ? patch.eta : null;
+    // Time left belongs to a node that runs and reports progress.
+    if (next.progress === null || (patch.status !== undefined && patch.status !== 'running')) next.eta = null;
     if (patch.images !== undefined) next.images = patch.images.filter((u) => typeof u === 'string' && u !== '');
     if (patch.preview !== undefined) next.preview = patch.preview || null;
     if (patch.error !== undefined) next.error = patch.error || null;
@@ -98,6 +101,28 @@ export class RunStates {
     if (idle) this.#states.delete(nodeId);
     else this.#states.set(nodeId, state);
   }
+}
+
+/** "12 s", "3 min 05 s", "1 h 20 min": a time left, rounded up to whole seconds (minutes past an hour). */
+export function formatEta(ms: number): string {
+  const s = Math.max(1, Math.ceil(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  const m = Math.ceil(s / 60);
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
+}
+
+/**
+ * What a running node says of its progress, longest first: "37% · 12 s left", "37% · 12 s", "37%"
+ * (a swept node leads with its branches: "2/6 · 40%"). The overlay draws the longest that fits.
+ */
+export function progressLabels(state: Pick<NodeRunState, 'progress' | 'eta' | 'branches'>): string[] {
+  if (state.progress === null) return [];
+  const branches = state.branches && state.branches.total > 1 ? `${state.branches.settled}/${state.branches.total} · ` : '';
+  const percent = `${branches}${Math.floor(state.progress * 100)}%`;
+  const eta = state.eta ?? null;
+  if (eta === null || state.progress >= 1) return [percent];
+  return [`${percent} · ${formatEta(eta)} left`, `${percent} · ${formatEta(eta)}`, percent];
 }
 
 function clampProgress(p: number | null): number | null {

@@ -15,6 +15,8 @@ export class RunState {
   done = $state.raw(0);
   node = $state.raw<string | null>(null);
   fraction = $state.raw(0);
+  /** Milliseconds the running node has left (its last progress event's estimate), when known. */
+  eta = $state.raw<number | null>(null);
   /** How the last prompt that ran here ended. */
   lastStatus = $state.raw<PromptStatus | null>(null);
   /** Nodes of the running prompt that have not started or finished yet. */
@@ -49,12 +51,17 @@ export class RunState {
       case 'node_start':
         this.node = event.node_id;
         this.fraction = 0;
+        this.eta = null;
         this.#patch(event.node_id, { status: 'running', progress: null, error: null }, { status: 'running', fraction: 0 }, false, event.branch);
         break;
       case 'progress': {
         const fraction = event.max > 0 ? event.value / event.max : 0;
-        if (event.node_id === this.node) this.fraction = fraction;
-        this.#patch(event.node_id, { progress: event.max > 0 ? fraction : null }, { fraction }, false, event.branch);
+        const eta = event.eta_ms ?? null;
+        if (event.node_id === this.node) {
+          this.fraction = fraction;
+          this.eta = eta;
+        }
+        this.#patch(event.node_id, { progress: event.max > 0 ? fraction : null, eta }, { fraction }, false, event.branch);
         break;
       }
       case 'preview':
@@ -102,6 +109,7 @@ export class RunState {
     if (this.node === nodeId) {
       this.node = null;
       this.fraction = 0;
+      this.eta = null;
     }
   }
 
@@ -112,6 +120,7 @@ export class RunState {
     this.lastStatus = status;
     this.node = null;
     this.fraction = 0;
+    this.eta = null;
     this.promptId = null;
   }
 

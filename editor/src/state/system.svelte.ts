@@ -22,6 +22,22 @@ export class SystemState {
       this.error = err instanceof Error ? err.message : String(err);
     }
   }
+
+  /**
+   * Refreshes every `intervalMs` while `active()` says so (the server is connected and the page
+   * visible), so that the memory shown follows the server; returns the function that stops it.
+   */
+  poll(intervalMs: number, active: () => boolean): () => void {
+    const timer = setInterval(() => {
+      if (active() && document.visibilityState !== 'hidden') void this.refresh();
+    }, intervalMs);
+    return () => clearInterval(timer);
+  }
+}
+
+/** The server's resident memory as the toolbar shows it ("1.4 GiB"), or null before the first answer. */
+export function serverMemory(info: SystemInfo | null): string | null {
+  return info ? formatBytes(info.memory.rss) : null;
 }
 
 export const PROVIDER_LABELS: Record<string, string> = {
