@@ -155,6 +155,13 @@ describe('layout of the editor', () => {
     }
   });
 
+  it('labels no two toolbar buttons alike (one "Queue": the run button)', async () => {
+    const labels = (await page.locator('header button:visible').allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').replace(/\d+/g, '').trim()).filter(Boolean);
+    expect(labels.length).toBeGreaterThan(2);
+    expect(new Set(labels).size, labels.join(' | ')).toBe(labels.length);
+    expect(labels.filter((l) => /^queue$/i.test(l))).toHaveLength(1);
+  });
+
   it('is never wider than the window, with the queue panel closed or open', async () => {
     // Source text: the page's DOM types are not this file's. Every element wider than the window,
     // or holding content that is (a container that could be scrolled sideways, by a focus or a
