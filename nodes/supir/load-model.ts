@@ -14,8 +14,8 @@ export const PROVIDER_CHOICES = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
 
 /**
  * Folders of the models folder (two levels deep) holding a manifest.json. listFiles cannot list
- * folders. The default name is always offered, so that choosing it before converting reaches
- * execute and its error tells the user how to make the pack instead of "not in the list".
+ * folders. With none, the default name alone is offered, so the combo is never empty; a value
+ * not listed is explained by `missingPack` (the convert command), not "not in the list".
  */
 export function listPacks(env: NodeEnv): string[] {
   const found: string[] = [];
@@ -31,7 +31,7 @@ export function listPacks(env: NodeEnv): string[] {
     1,
   );
   found.sort();
-  return found.includes(DEFAULT_SUPIR_PACK) ? found : [...found, DEFAULT_SUPIR_PACK];
+  return found.length > 0 ? found : [DEFAULT_SUPIR_PACK];
 }
 
 /** The one command that makes the pack the user picked, with their models folder in it. */

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWorkflow, startTestServer, type TestServer } from './helpers.ts';
 
@@ -36,6 +38,20 @@ describe('saved workflows and system info', () => {
     expect(wf).toMatchObject({ format: 'supir-studio/workflow', version: 2 });
     expect((await server.api('/api/templates/..%2Fpackage')).status).toBe(404);
     expect((await server.api('/api/templates/nope')).status).toBe(404);
+  });
+
+  it('opens a template with the SUPIR pack that exists here, else with its own and the node says how to make it', async () => {
+    const pack = async (): Promise<unknown> => {
+      const wf = (await (await server.api('/api/templates/supir-restore')).json()) as { nodes: Array<{ type: string; widgets_values: Record<string, unknown> }> };
+      return wf.nodes.find((n) => n.type === 'LoadSupirModel')!.widgets_values.pack;
+    };
+    expect(await pack()).toBe('SUPIR-v0Q');
+    fs.mkdirSync(path.join(server.dirs.folders.models, 'supir-v0F'), { recursive: true });
+    fs.writeFileSync(path.join(server.dirs.folders.models, 'supir-v0F', 'manifest.json'), '{}');
+    expect(await pack()).toBe('supir-v0F');
+    // An ESRGAN template keeps its model: it is listed here.
+    const esrgan = (await (await server.api('/api/templates/restore-esrgan')).json()) as { nodes: Array<{ type: string; widgets_values: Record<string, unknown> }> };
+    expect(esrgan.nodes.find((n) => n.type === 'LoadUpscaleModel')!.widgets_values.model_name).toBe('esrgan-medium x4');
   });
 
   it('refuses to save what is not a workflow', async () => {

@@ -79,8 +79,11 @@ afterAll(async () => {
 });
 
 describe('Load SUPIR Model', () => {
-  it('lists pack folders (and the default name) and returns a handle keyed by the manifest hash', async () => {
-    expect(listPacks(env)).toEqual(['tiny', 'SUPIR-v0Q']);
+  it('lists the pack folders that exist (the default name only when there is none) and returns a handle keyed by the manifest hash', async () => {
+    expect(listPacks(env)).toEqual(['tiny']);
+    const empty = tempEnv();
+    expect(listPacks(empty.env)).toEqual(['SUPIR-v0Q']);
+    empty.cleanup();
     const dir = fs.realpathSync(path.join(env.dirs.folders.models, 'tiny'));
     const hash = createHash('sha256').update(fs.readFileSync(path.join(dir, 'manifest.json'))).digest('hex');
     expect(model).toEqual({ kind: 'supir', id: dir, hash, name: 'tiny', provider: 'cpu' });
