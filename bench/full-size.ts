@@ -150,7 +150,7 @@ export function memAvailable(): number {
 }
 
 /** VmRSS of a live process, in bytes (0 once it is gone). */
-function rssOf(pid: number): number {
+export function rssOf(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) * 1024 : 0;

@@ -30,7 +30,7 @@ import { writeModel } from '../server/models/onnx/export.ts';
 import { officialKeys, SUPIR_FULL, type SupirLayout } from '../server/models/supir/official-layout.ts';
 import { buildDenoiserStep } from '../server/models/supir/unet.ts';
 import { checkCuda, probeProviders } from '../server/runtime/providers.ts';
-import { compareOutputs, filesBytes, measureInChild, memAvailable } from './full-size.ts';
+import { compareOutputs, filesBytes, measureInChild, memAvailable, rssOf } from './full-size.ts';
 import { lazyRandomWeights, RANDOM_TINY, writeRandomCheckpoints } from './random-weights.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -100,15 +100,6 @@ function runNode(args: string[], rssLimit = Infinity): Promise<Ran> {
       resolve({ code, stdout, lines, ms: performance.now() - start, peakRss });
     });
   });
-}
-
-function rssOf(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
 }
 
 /** nvidia-smi's memory.used (MiB) polled every 100 ms until stopped; null where there is no nvidia-smi. */

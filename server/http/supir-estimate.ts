@@ -8,6 +8,7 @@ import { SUPIR_COMPONENTS } from '../../nodes/supir/lib/pack-contract.ts';
 import { readPack, type PackManifest } from '../../nodes/supir/lib/pack-manifest.ts';
 import type { ServerContext } from './context.ts';
 import { queryString } from './upload.ts';
+import type { SupirEstimateJson } from '../protocol/supir-estimate.ts';
 
 /**
  * Bytes of activations an untiled VAE pass may take before the estimate assumes the tiled VAE:
@@ -15,21 +16,6 @@ import { queryString } from './upload.ts';
  */
 /** The size the estimate is for when the request does not say. */
 export const DEFAULT_ESTIMATE_SIDE = 1024;
-
-export interface SupirEstimateJson {
-  pack: string;
-  precision: string;
-  width: number;
-  height: number;
-  /** Whether the estimate assumes the tiled VAE: width x height is over tiledVaeAbove². */
-  tiledVae: boolean;
-  /** The largest square side (px) whose untiled VAE pass stays within VAE_UNTILED_BUDGET. */
-  tiledVaeAbove: number;
-  peak: number;
-  stages: StagePeak[];
-  /** "about 8.4 GB at 1024x1024 (fp16; sampling 8.4 GB); tiled VAE on" */
-  text: string;
-}
 
 /**
  * GET /api/supir/estimate?pack=NAME[&width=W][&height=H]: how much memory a SUPIR run of the pack

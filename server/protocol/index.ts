@@ -6,6 +6,7 @@ export type { NodeCatalogueJson } from './catalogue.ts';
 export type { BranchInfo, EngineEvent, EngineEventType, NodeErrorInfo, PromptStatus } from './events.ts';
 export { BINARY_KIND_PREVIEW, decodePreviewFrame, decodeServerMessage, type PreviewEvent, type PreviewHeader, type ServerMessage } from './frames.ts';
 export type { HistoryEntry, QueueItem } from './history.ts';
+export type { SupirEstimateJson } from './supir-estimate.ts';
 export { ApiPromptSchema, isLink, type ApiPrompt, type InputValue, type LinkRef } from './prompt.ts';
 export { ISSUE_CODES, type IssueCode, type ValidationIssue } from './validation.ts';
 export {

@@ -12,6 +12,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { openEditor, type EditorSession } from './harness.ts';
+import type { EngineEvent } from '../../server/protocol/index.ts';
 
 const PHOTO = path.resolve(import.meta.dirname, '../../../shared/testimages/astronaut.png');
 const UPSCALE = '3';
@@ -19,14 +20,7 @@ const UPSCALE = '3';
 const hook = <T>(page: Page, body: string, arg?: unknown): Promise<T> =>
   page.evaluate(({ body, arg }) => new Function('s', 'arg', body)((globalThis as unknown as { __studio: unknown }).__studio, arg), { body, arg }) as Promise<T>;
 
-interface ProgressEvent {
-  type: 'progress';
-  prompt_id: string;
-  node_id: string;
-  value: number;
-  max: number;
-  eta_ms?: number;
-}
+type ProgressEvent = Extract<EngineEvent, { type: 'progress' }>;
 
 const progressOf = (page: Page, promptId: string): Promise<ProgressEvent[]> =>
   hook(page, `return s.events.filter((e) => e.type === 'progress' && e.prompt_id === arg[0] && e.node_id === arg[1]);`, [promptId, UPSCALE]);

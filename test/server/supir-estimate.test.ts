@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PackManifest } from '../../nodes/supir/lib/pack-manifest.ts';
 import { convertToPack } from '../../server/models/pack/convert.ts';
 import { TINY_COMPILE_OPTIONS, writeTinyCheckpoints } from '../../server/models/pack/tiny.ts';
-import type { SupirEstimateJson } from '../../server/http/supir-estimate.ts';
+import type { SupirEstimateJson } from '../../server/protocol/supir-estimate.ts';
 import { GOLDEN_DIR } from '../support/golden.ts';
 import { startTestServer, type TestServer } from './helpers.ts';
 

@@ -5,6 +5,7 @@ import type {
   QueueItem,
   ValidationIssue,
   Workflow,
+  SupirEstimateJson,
 } from '../../../server/protocol/index.ts';
 
 /** A non-2xx answer from the API, with the server's error code and, for prompts, every issue. */
@@ -59,20 +60,6 @@ export interface UploadResult {
   folder: 'inputs';
   width: number;
   height: number;
-}
-
-/** GET /api/supir/estimate: the memory a SUPIR run of a pack needs at a size (docs/api.md). */
-export interface SupirEstimate {
-  pack: string;
-  precision: string;
-  width: number;
-  height: number;
-  tiledVae: boolean;
-  tiledVaeAbove: number;
-  peak: number;
-  stages: Array<{ stage: string; weights: number; activations: number; peak: number }>;
-  /** "about 8.4 GB at 1024x1024 (fp16; sampling 8.4 GB); tiled VAE on" */
-  text: string;
 }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -210,7 +197,7 @@ export const api = {
 
   /** The memory estimate of a SUPIR model pack (a Load SUPIR Model `pack` value); a missing pack is a 404 ApiError. */
   supirEstimate: (pack: string, width = 1024, height = 1024) =>
-    request<SupirEstimate>('GET', `/api/supir/estimate?${new URLSearchParams({ pack, width: String(width), height: String(height) })}`),
+    request<SupirEstimateJson>('GET', `/api/supir/estimate?${new URLSearchParams({ pack, width: String(width), height: String(height) })}`),
 };
 
 /** The URL of a data file; `bust` adds a query that defeats the browser cache for re-used names. */
