@@ -117,22 +117,24 @@ export function blendWeights(plan: TilePlan, tileIndex: number, scale = 1): Floa
 export function extractTiles(image: ImageTensor, plan: TilePlan): ImageTensor {
   checkPlanFits(image, plan);
   const first = plan.tiles[0]!;
-  const { c } = image;
-  const out = createImage(image.n * plan.tiles.length, c, first.h, first.w);
+  const out = createImage(image.n * plan.tiles.length, image.c, first.h, first.w);
   let o = 0;
-  for (let n = 0; n < image.n; n++) {
-    for (const t of plan.tiles) {
-      for (let ch = 0; ch < c; ch++) {
-        const plane = (n * c + ch) * image.h * image.w;
-        for (let y = 0; y < t.h; y++) {
-          const src = plane + (t.y + y) * image.w + t.x;
-          out.data.set(image.data.subarray(src, src + t.w), o);
-          o += t.w;
-        }
-      }
+  for (let n = 0; n < image.n; n++) for (const t of plan.tiles) o = copyTile(image, t, n, out.data, o);
+  return out;
+}
+
+/** Copies tile `t` of batch item `item` (c x t.h x t.w) into `out` at `offset`; returns the offset after it. */
+function copyTile(image: ImageTensor, t: TileRect, item: number, out: Float32Array, offset: number): number {
+  let o = offset;
+  for (let ch = 0; ch < image.c; ch++) {
+    const plane = (item * image.c + ch) * image.h * image.w;
+    for (let y = 0; y < t.h; y++) {
+      const src = plane + (t.y + y) * image.w + t.x;
+      out.set(image.data.subarray(src, src + t.w), o);
+      o += t.w;
     }
   }
-  return out;
+  return o;
 }
 
 /** One tile of one item of the batch, c x t.h x t.w: what extractTiles gives for that tile, alone. */
@@ -141,17 +143,8 @@ export function extractTile(image: ImageTensor, plan: TilePlan, index: number, i
   const t = plan.tiles[index];
   if (!t) throw new RangeError(`tile ${index} is not in the plan (${plan.tiles.length} tiles)`);
   if (!Number.isInteger(item) || item < 0 || item >= image.n) throw new RangeError(`item ${item} is not in the batch (${image.n})`);
-  const { c } = image;
-  const out = createImage(1, c, t.h, t.w);
-  let o = 0;
-  for (let ch = 0; ch < c; ch++) {
-    const plane = (item * c + ch) * image.h * image.w;
-    for (let y = 0; y < t.h; y++) {
-      const src = plane + (t.y + y) * image.w + t.x;
-      out.data.set(image.data.subarray(src, src + t.w), o);
-      o += t.w;
-    }
-  }
+  const out = createImage(1, image.c, t.h, t.w);
+  copyTile(image, t, item, out.data, 0);
   return out;
 }
 

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FileChooser, Page } from 'playwright-core';
 import { openEditor, type EditorSession } from './harness.ts';
+import { gradient } from '../server/helpers.ts';
 
 /**
  * Images into the editor as a person puts them there: the Load Image button's file picker, files
@@ -35,16 +36,7 @@ const RESIZE_BASIC = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname
 
 /** A gradient image of the given size and format, written to a fresh folder. */
 async function imageFile(dir: string, name: string, width: number, height: number): Promise<string> {
-  const raw = Buffer.alloc(width * height * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = (y * width + x) * 3;
-      raw[i] = (x * 255) / Math.max(1, width - 1);
-      raw[i + 1] = (y * 255) / Math.max(1, height - 1);
-      raw[i + 2] = (name.length * 40) % 256;
-    }
-  }
-  const img = sharp(raw, { raw: { width, height, channels: 3 } });
+  const img = gradient(width, height, (name.length * 40) % 256);
   const ext = path.extname(name).toLowerCase();
   const bytes = ext === '.jpg' ? await img.jpeg().toBuffer() : ext === '.webp' ? await img.webp().toBuffer() : await img.png().toBuffer();
   const file = path.join(dir, name);

@@ -12,17 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HistoryEntry } from '../../server/engine/index.ts';
 import { openCheckpoint } from '../../server/models/checkpoint/checkpoint.ts';
 import { EventRecorder, pngBytes, startTestServer, userInputs, type TestServer } from '../server/helpers.ts';
+import { pngChunk } from '../../nodes/image/png-text.ts';
 
 /** A 1-bit greyscale PNG that declares width x height of zeros: a few KB that decode to gigabytes. */
 export function pngBomb(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const out = Buffer.alloc(8 + data.length + 4);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(zlib.crc32(body) >>> 0, 8 + data.length);
-    return out;
-  };
+  const chunk = pngChunk;
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);

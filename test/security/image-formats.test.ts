@@ -13,6 +13,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeContent, sniffImageFormat } from '../../nodes/image/format.ts';
 import { pngBytes, startTestServer, userInputs, type TestServer } from '../server/helpers.ts';
+import { pngChunk } from '../../nodes/image/png-text.ts';
 
 /**
  * A 2.4 KB SVG whose nine levels of ten `<use>` each ask for 10^9 translucent full-page shapes
@@ -25,15 +26,6 @@ export function nestedUseSvg(): Buffer {
     svg += `<g id="l${level}">${Array.from({ length: 10 }, () => `<use xlink:href="#l${level - 1}"/>`).join('')}</g>`;
   }
   return Buffer.from(`${svg}</defs><use xlink:href="#l9"/></svg>`);
-}
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const out = Buffer.alloc(8 + data.length + 4);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(zlib.crc32(body) >>> 0, 8 + data.length);
-  return out;
 }
 
 /**

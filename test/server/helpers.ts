@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import type { Sharp } from 'sharp';
 import { WebSocket } from 'ws';
 import { catalogue } from '../../nodes/index.ts';
 import type { AnyNodeDefinition } from '../../nodes/api/define.ts';
@@ -46,18 +47,23 @@ export async function startTestServer(options: ServerOptions = {}, extraNodes: A
   };
 }
 
-/** A PNG of a smooth gradient, so resizing has something to do. */
-export function pngBytes(width: number, height: number): Promise<Buffer> {
+/** A smooth RGB gradient (red across, green down, `blue` constant) as sharp's raw input, so resizing has something to do. */
+export function gradient(width: number, height: number, blue = 128): Sharp {
   const raw = Buffer.alloc(width * height * 3);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const i = (y * width + x) * 3;
       raw[i] = (x * 255) / Math.max(1, width - 1);
       raw[i + 1] = (y * 255) / Math.max(1, height - 1);
-      raw[i + 2] = 128;
+      raw[i + 2] = blue;
     }
   }
-  return sharp(raw, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return sharp(raw, { raw: { width, height, channels: 3 } });
+}
+
+/** A PNG of a smooth gradient. */
+export function pngBytes(width: number, height: number): Promise<Buffer> {
+  return gradient(width, height).png().toBuffer();
 }
 
 /** A websocket client that keeps every message and lets tests wait for one. */
