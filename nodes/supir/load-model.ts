@@ -34,10 +34,17 @@ export function listPacks(env: NodeEnv): string[] {
   return found.length > 0 ? found : [DEFAULT_SUPIR_PACK];
 }
 
-/** The one command that makes the pack the user picked, with their models folder in it. */
+/**
+ * The one command that makes the pack the user picked, with their models folder in it. A pack
+ * named `SUPIR-v0F-<base>` (as ComfyUI imports name them, server/comfy) names its SUPIR variant
+ * and SDXL base file; any other name gets the official pair.
+ */
 export function convertHint(env: NodeEnv, pack: string): string {
   const out = path.join(env.dirs.folders.models, pack);
-  return `make it with: npx supir-studio convert --supir SUPIR-v0Q.ckpt --sdxl sd_xl_base_1.0_0.9vae.safetensors --out ${out}`;
+  const named = /^SUPIR-v0([QF])(?:-(.+))?$/i.exec(path.basename(pack));
+  const supir = `SUPIR-v0${named?.[1]?.toUpperCase() ?? 'Q'}.ckpt`;
+  const sdxl = named?.[2] ? `${named[2]}.safetensors` : 'sd_xl_base_1.0_0.9vae.safetensors';
+  return `make it with: npx supir-studio convert --supir ${supir} --sdxl ${sdxl} --out ${out}`;
 }
 
 /** Whether `pack` names a folder of the models folder holding a manifest. */

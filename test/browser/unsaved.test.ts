@@ -84,7 +84,7 @@ describe('work is never lost', () => {
 
   it('asks before New replaces changed work: Cancel keeps it, Discard drops it, Save saves it first', async () => {
     // The default template, unchanged: nothing to lose, so New asks nothing.
-    expect(await types(page)).toEqual(['LoadImage', 'LoadUpscaleModel', 'UpscaleImage', 'SaveImage']);
+    expect(await types(page)).toEqual(['LoadImage', 'LoadUpscaleModel', 'UpscaleImage', 'LoadUpscaleModel', 'UpscaleImage', 'LoadUpscaleModel', 'UpscaleImage', 'SaveImage']);
     await menu(page, 'new');
     await expect.poll(() => types(page)).toEqual([]);
     expect(await page.getByTestId('unsaved-dialog').count()).toBe(0);

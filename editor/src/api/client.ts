@@ -1,4 +1,5 @@
 import type {
+  ComfyReport,
   FileRef,
   HistoryEntry,
   NodeCatalogueJson,
@@ -186,6 +187,12 @@ export const api = {
     get: (name: string) => request<unknown>('GET', `/api/workflows/${enc(name)}`),
     put: (name: string, workflow: Workflow) => request<{ name: string }>('PUT', `/api/workflows/${enc(name)}`, workflow),
     delete: (name: string) => request<{ deleted: string }>('DELETE', `/api/workflows/${enc(name)}`),
+  },
+
+  /** ComfyUI workflows (UI or API format, or a PNG's workflow/prompt chunks) → ours, with what was mapped. */
+  comfy: {
+    import: (doc: { workflow?: unknown; prompt?: unknown; name?: string }) => request<{ workflow: unknown; report: ComfyReport }>('POST', '/api/comfy/import', doc),
+    export: (workflow: Workflow) => request<{ prompt: Record<string, unknown>; report: ComfyReport }>('POST', '/api/comfy/export', { workflow }),
   },
 
   templates: {

@@ -29,6 +29,25 @@ export async function readPngWorkflow(bytes: Uint8Array): Promise<unknown> {
   return text === undefined ? null : (JSON.parse(text) as unknown);
 }
 
+/**
+ * The `workflow` and `prompt` text chunks, parsed: ours (Save Image writes a workflow) or
+ * ComfyUI's (a UI workflow and the API prompt that ran). Broken JSON counts as absent.
+ */
+export async function readPngDocuments(bytes: Uint8Array): Promise<{ workflow?: unknown; prompt?: unknown }> {
+  const text = await readPngText(bytes);
+  const parse = (s: string | undefined): unknown => {
+    if (s === undefined) return undefined;
+    try {
+      return JSON.parse(s) as unknown;
+    } catch {
+      return undefined;
+    }
+  };
+  const workflow = parse(text.workflow);
+  const prompt = parse(text.prompt);
+  return { ...(workflow !== undefined ? { workflow } : {}), ...(prompt !== undefined ? { prompt } : {}) };
+}
+
 /** zlib inflate with DecompressionStream('deflate'), capped at MAX_INFLATED bytes. */
 async function inflate(data: Uint8Array): Promise<Uint8Array> {
   const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('deflate'));

@@ -2,6 +2,7 @@ import { LGraphNode, type IContextMenuValue } from '@comfyorg/litegraph';
 import { nodeMenu } from './menus.ts';
 import type { Scalar } from './widget-specs.ts';
 import { THEME } from './theme.ts';
+import { wrapText } from './text-wrap.ts';
 
 /**
  * A node whose type the catalogue does not list (a file from a newer release, or a removed
@@ -49,10 +50,13 @@ export class MissingNode extends LGraphNode {
     ctx.fillStyle = THEME.error;
     ctx.font = `600 12px ${THEME.font}`;
     ctx.textAlign = 'left';
-    ctx.fillText('Unknown node type', 10, top + 4);
+    // A ComfyUI node without an equivalent says what is missing (server/comfy, `properties.comfy_missing`).
+    const missing = this.properties?.comfy_missing;
+    ctx.fillText(typeof missing === 'string' ? `Not available in SUPIR Studio (${this.mode === 4 ? 'bypassed' : 'muted'})` : 'Unknown node type', 10, top + 4);
     ctx.fillStyle = THEME.muted;
     ctx.font = `12px ${THEME.font}`;
-    ctx.fillText(`“${this.type}” — kept as is`, 10, top + 22);
+    if (typeof missing === 'string') wrapText(missing, Math.max(120, this.size[0] - 20), (t) => ctx.measureText(t).width, 4).forEach((line, i) => ctx.fillText(line, 10, top + 22 + i * 16));
+    else ctx.fillText(`“${this.type}” — kept as is`, 10, top + 22);
     ctx.restore();
   }
 }
@@ -60,5 +64,7 @@ export class MissingNode extends LGraphNode {
 /** The smallest size that shows the placeholder's slots and message. */
 export function missingNodeMinSize(node: MissingNode): [number, number] {
   const rows = Math.max(node.inputs.length, node.outputs.length);
-  return [Math.max(220, node.size[0]), Math.max(rows * 20 + 50, node.size[1])];
+  const extra = typeof node.properties?.comfy_missing === 'string' ? 60 : 0;
+  return [Math.max(typeof node.properties?.comfy_missing === 'string' ? 300 : 220, node.size[0]), Math.max(rows * 20 + 50 + extra, node.size[1])];
 }
+

@@ -1,3 +1,5 @@
+import type { ComfyReport } from '../../../server/protocol/index.ts';
+
 export interface NameRequest {
   title: string;
   label: string;
@@ -16,6 +18,12 @@ export interface ConfirmRequest {
   resolve: (ok: boolean) => void;
 }
 
+/** What an import of a ComfyUI workflow did (shown once it is open). */
+export interface ReportRequest {
+  title: string;
+  report: ComfyReport;
+}
+
 export type UnsavedChoice = 'save' | 'discard' | 'cancel';
 
 /** "Save changes to …?" before the canvas is replaced: Save, Discard or Cancel. */
@@ -31,9 +39,18 @@ export class DialogState {
   confirmation = $state.raw<ConfirmRequest | null>(null);
   unsaved = $state.raw<UnsavedRequest | null>(null);
   libraryOpen = $state.raw(false);
+  report = $state.raw<ReportRequest | null>(null);
 
   get anyOpen(): boolean {
-    return this.name !== null || this.confirmation !== null || this.unsaved !== null || this.libraryOpen;
+    return this.name !== null || this.confirmation !== null || this.unsaved !== null || this.libraryOpen || this.report !== null;
+  }
+
+  showReport(request: ReportRequest): void {
+    this.report = request;
+  }
+
+  closeReport(): void {
+    this.report = null;
   }
 
   askUnsaved(opts: Omit<UnsavedRequest, 'resolve'>): Promise<UnsavedChoice> {

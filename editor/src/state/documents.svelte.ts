@@ -1,6 +1,6 @@
-import { parseWorkflow, type Workflow } from '../../../server/protocol/index.ts';
+import { isWorkflowFile, parseWorkflow, type ComfyReport, type Workflow } from '../../../server/protocol/index.ts';
 import { api, workflowNameProblem, type TemplateInfo } from '../api/client.ts';
-import { isPng, readPngWorkflow } from '../api/png-workflow.ts';
+import { isPng, readPngDocuments } from '../api/png-workflow.ts';
 import type { GraphView } from '../graph/graph-view.ts';
 import { debounce, readDraft, writeDraft } from './autosave.ts';
 import type { DialogState } from './dialogs.svelte.ts';
@@ -125,7 +125,12 @@ export class DocumentState {
 
   async openSaved(name: string): Promise<void> {
     if (!(await this.confirmDiscard(`Opening “${name}”`))) return;
-    this.load(parseWorkflow(await api.workflows.get(name)), name);
+    const raw = await api.workflows.get(name);
+    if (!looksLikeComfy(raw)) return this.load(parseWorkflow(raw), name);
+    // A ComfyUI workflow copied into the workflows folder opens as an unsaved import (Save writes ours).
+    const imported = await api.comfy.import({ workflow: raw, name });
+    this.load(parseWorkflow(imported.workflow), null, { title: name, dirty: true });
+    this.dialogs.showReport({ title: `Imported ${name}`, report: imported.report });
   }
 
   async openTemplate(template: TemplateInfo): Promise<void> {
@@ -199,27 +204,32 @@ export class DocumentState {
 
   exportJson(): void {
     const workflow = { ...this.graph().serialize(), name: this.title };
-    const blob = new Blob([JSON.stringify(workflow, null, 2)], { type: 'application/json' });
-    const url = URL.createObjectURL(blob);
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = `${this.title}.json`;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
+    download(`${this.title}.json`, workflow);
+  }
+
+  /** The graph as a ComfyUI API prompt (server/comfy/export.ts), downloaded, with what changed. */
+  async exportComfy(): Promise<void> {
+    const { prompt, report } = await api.comfy.export(this.graph().serialize());
+    download(`${this.title}.comfyui-api.json`, prompt);
+    this.dialogs.showReport({ title: `Exported ${this.title} for ComfyUI`, report });
   }
 
   /**
-   * Opens a .json workflow or a PNG made by Save Image (after asking about unsaved work); says so
-   * when the file holds none.
+   * Opens a .json workflow or a PNG with an embedded one (after asking about unsaved work); says
+   * so when the file holds none. ComfyUI's workflows (UI or API format, or the `workflow` /
+   * `prompt` chunks of a PNG it wrote) are imported by the server, and its report is shown.
    */
   async importFile(file: File): Promise<void> {
     const bytes = new Uint8Array(await file.arrayBuffer());
     const base = file.name.replace(/\.[^.]+$/, '');
     let raw: unknown;
+    let prompt: unknown;
     if (isPng(bytes)) {
-      raw = await readPngWorkflow(bytes);
-      if (raw === null) {
-        this.errors.notify('error', `${file.name} holds no workflow (only PNGs made by Save Image do).`);
+      const docs = await readPngDocuments(bytes);
+      raw = docs.workflow;
+      prompt = docs.prompt;
+      if (raw === undefined && prompt === undefined) {
+        this.errors.notify('error', `${file.name} holds no workflow (only PNGs made by Save Image or ComfyUI do).`);
         return;
       }
     } else if (/\.json$/i.test(file.name) || file.type === 'application/json') {
@@ -230,19 +240,26 @@ export class DocumentState {
         return;
       }
     } else {
-      this.errors.notify('error', `${file.name}: drop a workflow .json or a PNG saved by SUPIR Studio.`);
+      this.errors.notify('error', `${file.name}: drop a workflow .json or a PNG saved by SUPIR Studio or ComfyUI.`);
       return;
     }
     let workflow: Workflow;
+    let report: ComfyReport | null = null;
     try {
-      workflow = parseWorkflow(raw);
+      if (raw !== undefined && isWorkflowFile(raw)) workflow = parseWorkflow(raw);
+      else if (looksLikeComfy(raw) || looksLikeComfy(prompt)) {
+        const imported = await api.comfy.import({ ...(raw !== undefined ? { workflow: raw } : {}), ...(prompt !== undefined ? { prompt } : {}), name: base });
+        workflow = parseWorkflow(imported.workflow);
+        report = imported.report;
+      } else workflow = parseWorkflow(raw);
     } catch (err) {
       this.errors.notify('error', `${file.name}: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
     if (!(await this.confirmDiscard(`Opening ${file.name}`))) return;
     this.load(workflow, null, { title: workflow.name ?? base, dirty: true });
-    this.errors.notify('info', `Opened ${file.name}`);
+    if (report) this.dialogs.showReport({ title: `Imported ${file.name}`, report });
+    else this.errors.notify('info', `Opened ${file.name}`);
   }
 
   async #put(name: string): Promise<void> {
@@ -283,4 +300,24 @@ function fingerprint(workflow: Workflow): string {
 function suggestName(title: string): string {
   const cleaned = title.replace(/[^\w .()-]+/g, ' ').trim().replace(/[. ]+$/, '');
   return cleaned && cleaned !== 'Untitled' && /^\w/.test(cleaned) ? cleaned.slice(0, 128) : '';
+}
+
+function download(name: string, value: unknown): void {
+  const blob = new Blob([JSON.stringify(value, null, 2)], { type: 'application/json' });
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** A ComfyUI UI workflow (`nodes` + `links`, no format of ours) or API prompt (`{"id": {"class_type"}}`). */
+function looksLikeComfy(raw: unknown): boolean {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return false;
+  const doc = raw as Record<string, unknown>;
+  if (doc.format !== undefined) return false;
+  if (Array.isArray(doc.nodes)) return true;
+  const values = Object.values(doc);
+  return values.length > 0 && values.every((n) => typeof n === 'object' && n !== null && typeof (n as { class_type?: unknown }).class_type === 'string');
 }

@@ -250,7 +250,8 @@ async function sortFiles(files: File[]): Promise<{ workflows: File[]; images: Fi
     }
     const start = await head(file);
     if (isPng(start)) {
-      // A PNG saved by Save Image carries its workflow: that opens; any other PNG is an image.
+      // A PNG saved by Save Image (or ComfyUI) carries its workflow: that opens; any other PNG is an
+      // image. A PNG with only a `prompt` chunk (an API client's output) is an image here; Import opens it.
       let text: Record<string, string> = {};
       try {
         text = await readPngText(new Uint8Array(await file.arrayBuffer()));
@@ -264,7 +265,7 @@ async function sortFiles(files: File[]): Promise<{ workflows: File[]; images: Fi
       images.push(file);
       continue;
     }
-    refused.push(`Cannot open ${file.name}: drop ${TAKES} images, or a workflow (.json, or a PNG saved by SUPIR Studio).`);
+    refused.push(`Cannot open ${file.name}: drop ${TAKES} images, or a workflow (.json, or a PNG saved by SUPIR Studio or ComfyUI).`);
   }
   return { workflows, images, refused };
 }
