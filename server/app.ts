@@ -7,7 +7,7 @@ import { createDataDirs, type DataDirs } from '../nodes/api/data-dirs.ts';
 import type { NodeEnv } from '../nodes/api/env.ts';
 import { encodePreview } from '../nodes/image/codec.ts';
 import { catalogue } from '../nodes/index.ts';
-import { LruOutputCache, NodeRegistry, PromptQueue } from './engine/index.ts';
+import { LruOutputCache, NodeRegistry, PromptQueue, type PromptQueueApi } from './engine/index.ts';
 import { openToNetwork, resolveConfig, tokenRequired, type ServerConfig, type ServerOptions } from './config.ts';
 import { QueueJournal } from './engine/journal.ts';
 import { authGuard, loadOrCreateToken, type AuthOptions } from './http/auth.ts';
@@ -32,6 +32,12 @@ import { createModelLibrary } from './models/library.ts';
 import { createRuntime } from './runtime/index.ts';
 import { seedSampleInputs } from './samples.ts';
 import { attachWebSocketServer } from './ws/server.ts';
+import { ComfyBridge } from './comfy/bridge.ts';
+import { comfyRouter } from './comfy/routes.ts';
+import { attachComfyWebSocket, isComfySocket } from './comfy/ws.ts';
+import { parseRedisUrl } from './scale/redis-url.ts';
+import { RemoteQueue } from './scale/remote-queue.ts';
+import { workerFilesRouter } from './scale/files-route.ts';
 
 const log = createLogger('server');
 
@@ -45,7 +51,8 @@ export interface StudioServer {
   warnings: string[];
   config: ServerConfig;
   dirs: DataDirs;
-  queue: PromptQueue;
+  /** The embedded queue, or with `queue: redis://...` the BullMQ one (server/scale). */
+  queue: PromptQueueApi;
   /** The access token requests must carry, or undefined when none is required (loopback). */
   token: string | undefined;
   /** The address to open in a browser: with `?token=` when a token is required. */
@@ -74,26 +81,41 @@ export async function startServer(options: ServerOptions = {}, registry = new No
   const cache = new LruOutputCache(config.cacheBytes);
   const token = tokenRequired(config) ? (config.token ?? loadOrCreateToken(config.dataRoot)) : undefined;
   const journal = config.persist ? new QueueJournal(path.join(dirs.root, 'state')) : undefined;
-  const queue = new PromptQueue({
-    registry,
-    env,
-    cache,
-    encodePreview,
-    historyLimit: config.historyLimit,
-    maxPending: config.maxPending,
-    onRestart: config.onRestart,
-    ...(journal ? { journal } : {}),
-  });
+  let url = '';
+  const queue: PromptQueueApi = config.queue
+    ? new RemoteQueue({
+        target: parseRedisUrl(config.queue),
+        registry,
+        env,
+        historyLimit: config.historyLimit,
+        maxPending: config.maxPending,
+        serverUrl: () => url,
+        ...(journal ? { journal } : {}),
+      })
+    : new PromptQueue({
+        registry,
+        env,
+        cache,
+        encodePreview,
+        historyLimit: config.historyLimit,
+        maxPending: config.maxPending,
+        onRestart: config.onRestart,
+        ...(journal ? { journal } : {}),
+      });
+  if (queue instanceof RemoteQueue) await queue.ready();
   const ctx: ServerContext = { config, dirs, env, registry, queue, cache };
 
+  const comfy = new ComfyBridge();
   let port = config.port;
   const guard: GuardOptions = { host: config.host, port: () => port, auth: config.auth, allowedHosts: config.allowedHosts };
   const auth: AuthOptions = { token, port: () => port };
-  const server = http.createServer(createApp(ctx, guard, auth));
+  const server = http.createServer(createApp(ctx, guard, auth, comfy));
   // Requests may not trickle in forever: headers within 20 s, a whole request within 5 minutes.
   server.headersTimeout = 20_000;
   server.requestTimeout = 300_000;
-  const ws = attachWebSocketServer(server, { queue, guard, auth });
+  const ws = attachWebSocketServer(server, { queue, guard, auth, leave: isComfySocket });
+  // ComfyUI's API and websocket beside ours (server/comfy): same guard, token and limits.
+  const comfyWs = attachComfyWebSocket(server, { queue, guard, auth, bridge: comfy });
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -108,13 +130,14 @@ export async function startServer(options: ServerOptions = {}, registry = new No
     await queue.stop();
     await journal?.close();
     await ws.close();
+    await comfyWs.close();
     await runtime.close();
     throw err;
   }
   const bound = server.address() as AddressInfo;
   port = bound.port;
   const address = `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
-  const url = `http://${urlHost(config.host)}:${port}`;
+  url = `http://${urlHost(config.host)}:${port}`;
   const openUrl = token === undefined ? url : `${url}/?token=${encodeURIComponent(token)}`;
   const warnings: string[] = [];
   if (openToNetwork(config)) {
@@ -137,6 +160,7 @@ export async function startServer(options: ServerOptions = {}, registry = new No
       await Promise.race([queue.stop(), delay(5000)]);
       await journal?.close();
       await ws.close();
+      await comfyWs.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       // After the queue has stopped: no node is between runs on a session any more.
@@ -147,7 +171,7 @@ export async function startServer(options: ServerOptions = {}, registry = new No
   return { url, port, address, warnings, config, dirs, queue, token, openUrl, close };
 }
 
-function createApp(ctx: ServerContext, guard: GuardOptions, auth: AuthOptions): express.Express {
+function createApp(ctx: ServerContext, guard: GuardOptions, auth: AuthOptions, comfy: ComfyBridge): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLog);
@@ -156,10 +180,12 @@ function createApp(ctx: ServerContext, guard: GuardOptions, auth: AuthOptions): 
   app.use(authGuard(auth));
   // Raw-body routes come before the JSON parser so that it never consumes an upload.
   app.use(uploadRouter(ctx));
+  if (ctx.queue instanceof RemoteQueue) app.use(workerFilesRouter(ctx.queue, ctx.config.limits));
   app.use('/api', requireJsonBody, express.json({ limit: ctx.config.limits.maxJsonBytes }), jsonLimits(ctx.config.limits));
   for (const router of [nodesRouter, promptRouter, queueRouter, interruptRouter, historyRouter, viewRouter, workflowsRouter, templatesRouter, systemRouter, supirEstimateRouter]) {
     app.use(router(ctx));
   }
+  app.use(comfyRouter(ctx, comfy));
   app.use(editorRouter(ctx.config.editorDir));
   app.use(errorMiddleware);
   return app;

@@ -67,6 +67,11 @@ export interface ServerConfig {
   persist: boolean;
   /** `fail` (default): the interrupted prompt goes to the history as an error; `requeue`: it runs again once. */
   onRestart: RestartPolicy;
+  /**
+   * `redis://host:port` (SUPIR_QUEUE): prompts go to a BullMQ queue on that Redis and
+   * `supir-studio worker` processes run them (server/scale); undefined runs them in this process.
+   */
+  queue: string | undefined;
 }
 
 /** What callers pass: any field may be left out, including single limits. */
@@ -82,8 +87,11 @@ export function defaultEditorDir(root = REPO_ROOT): string {
 
 /** The workflows shipped with the product, offered as templates. */
 export const TEMPLATES_DIR = path.join(REPO_ROOT, 'workflows');
-/** The template the editor opens on first start. */
-export const DEFAULT_TEMPLATE = 'restore-esrgan';
+/**
+ * The template the editor opens on first start: MAXIM denoise, MAXIM deblur, then ESRGAN x4,
+ * chosen by measurement (bench/restore-quality.ts; the README's "Restoration quality").
+ */
+export const DEFAULT_TEMPLATE = 'restore-photo';
 
 /**
  * Fills in defaults, reading SUPIR_STUDIO_DATA, SUPIR_MAX_PIXELS, SUPIR_MAX_IMAGE_SIDE, SUPIR_PROVIDER, SUPIR_AUTH,
@@ -116,6 +124,7 @@ export function resolveConfig(options: ServerOptions = {}, env: NodeJS.ProcessEn
     allowedHosts: options.allowedHosts ?? (env.SUPIR_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
     persist: options.persist ?? true,
     onRestart: options.onRestart ?? envChoice(env, 'SUPIR_ON_RESTART', RESTART_POLICIES) ?? 'fail',
+    queue: options.queue ?? (env.SUPIR_QUEUE?.trim() || undefined),
   };
   if (config.token !== undefined && !/^[\x21-\x7e]{16,256}$/.test(config.token)) {
     throw new RangeError('the access token must be 16-256 printable ASCII characters without spaces');

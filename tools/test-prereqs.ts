@@ -1,7 +1,8 @@
 /**
  * `npm test`'s pretest step: what the tests need from the system, beyond npm. The browser tests
  * drive Debian's chromium (test/browser/harness.ts: /usr/bin/chromium, or CHROMIUM_PATH) and the
- * Grid tests draw labels in DejaVu Sans. When either is missing it installs them with apt-get as
+ * Grid tests draw labels in DejaVu Sans; the scale-out tests start `redis-server` (test/scale/harness.ts,
+ * or REDIS_SERVER). When any is missing it installs them with apt-get as
  * root (as a fresh container or CI runs), and otherwise stops at once with the one command that
  * installs them, before type-checking, building and an hour of tests that would then fail.
  *
@@ -23,6 +24,7 @@ export function requirements(env: NodeJS.ProcessEnv = process.env): Requirement[
   return [
     { pkg: 'chromium', file: env.CHROMIUM_PATH ?? '/usr/bin/chromium', what: 'the browser tests drive it' },
     { pkg: 'fonts-dejavu-core', file: '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf', what: 'the Grid node draws labels in DejaVu Sans' },
+    { pkg: 'redis-server', file: env.REDIS_SERVER ?? '/usr/bin/redis-server', what: 'the scale-out tests (test/scale) start real Redis servers' },
   ];
 }
 

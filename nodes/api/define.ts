@@ -5,6 +5,7 @@ import type { ImageTensor } from './tensor.ts';
 import type { FileRef } from './file-ref.ts';
 import type { WidgetSpec, WidgetValue } from './widgets.ts';
 import type { Branch } from './branch.ts';
+import type { BatchItem, BatchListing } from './batch.ts';
 
 export interface InputSpec {
   type: SocketType;
@@ -23,6 +24,7 @@ export type OutputSpecs = Record<string, SocketType>;
 
 export type { FileRef };
 export type { Branch, BranchCoord } from './branch.ts';
+export type { BatchItem, BatchEntry, BatchListing } from './batch.ts';
 
 /** Values a node's `execute` receives: linked inputs and widgets, by name. */
 type InputValueOf<S extends InputSpec> = S['gather'] extends true ? Array<Branch<SocketValueMap[S['type']]>> : SocketValueMap[S['type']];
@@ -52,6 +54,8 @@ export interface NodeContext {
   warn(message: string): void;
   /** Records a file this node wrote or showed: it appears in the history and on the node. */
   addFile(ref: FileRef): void;
+  /** The image of a batch this node's branch runs for (Load Images (folder)); absent outside a batch. */
+  readonly batch?: BatchItem;
 }
 
 export interface NodeDefinition<
@@ -73,6 +77,18 @@ export interface NodeDefinition<
    * combination of its value lists (server/engine/sweep.ts); `execute` is never called.
    */
   sweep?: boolean;
+  /**
+   * Makes the node a batch source: validation calls `list` and copies the node and everything
+   * downstream of it once per entry (server/engine/batch.ts), each copy with the literal `file`
+   * set to its entry's file and `NodeContext.batch` set to its item.
+   */
+  batch?: { list(args: { [K in keyof W]: WidgetValue<W[K]> }, env: NodeEnv): BatchListing };
+  /**
+   * For an output node in a batch: the files it would write for `item`, when its widgets and the
+   * item alone name them (undefined otherwise). When every output of an item has all its files,
+   * the engine skips that item: a batch run again resumes where it stopped.
+   */
+  resumeFiles?(args: { [K in keyof W]: WidgetValue<W[K]> }, item: BatchItem, env: NodeEnv): FileRef[] | undefined;
   /** Gives different results for the same inputs (e.g. reads the clock): never cached. */
   nondeterministic?: boolean;
   /** Changes when something outside the inputs changes (a loaded file's content hash). */

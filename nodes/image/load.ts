@@ -74,7 +74,8 @@ function existingFile(env: NodeEnv, name: string): string {
   return found.file;
 }
 
-async function hashFile(file: string): Promise<string> {
+/** The file's SHA-256 (hex), reused while its size, mtime and inode are unchanged. */
+export async function hashFile(file: string): Promise<string> {
   const stat = await fs.promises.stat(file);
   const cached = hashCache.get(file);
   // The inode is compared too: an upload replaced by rename can keep size and mtime.

@@ -22,7 +22,10 @@ import { providerFromEnv } from '../config.ts';
 import { createModelLibrary } from '../models/library.ts';
 import { createRuntime } from '../runtime/index.ts';
 import { seedSampleInputs } from '../samples.ts';
+import { readRunFile } from '../comfy/document.ts';
+import { reportText } from '../comfy/report.ts';
 import { applyToPrompt, applyToWorkflow, parseOverride, type Override } from './overrides.ts';
+import { batchPrompt, type BatchOptions, type BatchReport } from './batch.ts';
 
 export interface RunOptions {
   file: string;
@@ -32,6 +35,8 @@ export interface RunOptions {
   data?: string;
   json: boolean;
   maxPixels?: number;
+  /** `--input-dir DIR` (with `--pattern`, `--sort`, `--start`, `--limit`): run over a folder of images. */
+  batch?: BatchOptions;
 }
 
 /** What `run --json` prints: one object, output paths absolute. */
@@ -42,14 +47,21 @@ export interface RunSummary {
   outputs: Record<string, string[]>;
   timings_ms: Record<string, number>;
   error?: PromptResult['error'];
+  /** With `--input-dir` (or a Load Images (folder) node): every image, how it ended and its output paths. */
+  batch?: BatchReport;
 }
 
 const LOAD_IMAGE = 'LoadImage';
 
 /** Runs a workflow file headless, without a server. Throws StudioError for bad arguments. */
-export async function runWorkflowFile(opts: RunOptions, log: (line: string) => void, signal: AbortSignal): Promise<RunSummary> {
+export async function runWorkflowFile(opts: RunOptions, log: (line: string) => void, signal: AbortSignal, onEvent?: (e: EngineEvent) => void): Promise<RunSummary> {
   const registry = new NodeRegistry(catalogue);
-  const dirs = createDataDirs(opts.data ?? 'data', opts.out ? { outputs: opts.out } : {});
+  if (opts.batch) {
+    if (opts.input !== undefined) throw new StudioError('BAD_INPUT', '--input and --input-dir cannot be given together');
+    if (!fs.statSync(opts.batch.dir, { throwIfNoEntry: false })?.isDirectory()) throw new StudioError('BAD_INPUT', `--input-dir ${opts.batch.dir} is not a folder`);
+  }
+  // --input-dir is the user's own folder: for this run it is the inputs folder.
+  const dirs = createDataDirs(opts.data ?? 'data', { ...(opts.out ? { outputs: opts.out } : {}), ...(opts.batch ? { inputs: opts.batch.dir } : {}) });
   const env: NodeEnv = {
     dirs,
     limits: { ...DEFAULT_LIMITS, ...(opts.maxPixels ? { maxPixels: opts.maxPixels } : {}) },
@@ -58,15 +70,19 @@ export async function runWorkflowFile(opts: RunOptions, log: (line: string) => v
   // Created last, closed in any case: its session workers must not outlive the run.
   const runtime = createRuntime({ provider: providerFromEnv() });
   try {
-    return await runWithEnv(opts, { ...env, runtime }, registry, log, signal);
+    return await runWithEnv(opts, { ...env, runtime }, registry, log, signal, onEvent);
   } finally {
     await runtime.close();
   }
 }
 
-async function runWithEnv(opts: RunOptions, env: NodeEnv, registry: NodeRegistry, log: (line: string) => void, signal: AbortSignal): Promise<RunSummary> {
-  seedSampleInputs(env.dirs);
-  const raw = readJson(opts.file);
+async function runWithEnv(opts: RunOptions, env: NodeEnv, registry: NodeRegistry, log: (line: string) => void, signal: AbortSignal, onEvent?: (e: EngineEvent) => void): Promise<RunSummary> {
+  // The sample photos are copied into the data folder's inputs, never into the user's --input-dir.
+  if (!opts.batch) seedSampleInputs(env.dirs);
+  // A ComfyUI workflow, API prompt or PNG is imported first (server/comfy); its report goes to the log.
+  const doc = readRunFile(opts.file, { registry, upscaleModels: env.models?.list('upscale').map((m) => m.name) ?? [] });
+  if (doc.imported) log(reportText(doc.imported.report));
+  const raw = doc.raw;
   const overrides = opts.sets.map(parseOverride);
   let workflow: Workflow | undefined;
   let prompt: ApiPrompt;
@@ -82,6 +98,7 @@ async function runWithEnv(opts: RunOptions, env: NodeEnv, registry: NodeRegistry
     const loaders = Object.keys(prompt).filter((id) => prompt[id]!.class_type === LOAD_IMAGE);
     applyToPrompt(prompt, withInput(overrides, opts.input, loaders));
   }
+  if (opts.batch) batchPrompt(prompt, opts.batch);
   importInputFiles(prompt, env);
   const compiled = compilePrompt(prompt, registry, env);
   if (!compiled.ok) {
@@ -93,19 +110,43 @@ async function runWithEnv(opts: RunOptions, env: NodeEnv, registry: NodeRegistry
     graph: compiled.graph,
     env,
     cache: new LruOutputCache(Number.MAX_SAFE_INTEGER),
-    sink: { emit: progressThrottle((e) => log(describeEvent(e, compiled.graph.nodes))) },
+    sink: {
+      emit: progressThrottle((e) => {
+        onEvent?.(e);
+        // A batch says how far it is with its bar (onEvent); its images' nodes would print lines by the hundred.
+        if (!compiled.graph.batch || !('branch' in e) || e.type === 'error') log(describeEvent(e, compiled.graph.nodes));
+      }),
+    },
     signal,
     extra: { workflow, prompt },
   });
+  const where = (r: { folder: 'outputs' | 'inputs' | 'temp' | 'workflows' | 'models'; filename: string }): string => resolveInside(env.dirs, r.folder, r.filename);
+  const batch = result.batch;
   return {
     status: result.status,
     executed: result.executed,
     cached: result.cached,
-    outputs: Object.fromEntries(
-      Object.entries(result.outputs).map(([id, refs]) => [id, refs.map((r) => resolveInside(env.dirs, r.folder, r.filename))]),
-    ),
+    outputs: Object.fromEntries(Object.entries(result.outputs).map(([id, refs]) => [id, refs.map(where)])),
     timings_ms: Object.fromEntries(Object.entries(result.timings_ms).map(([id, ms]) => [id, Math.round(ms * 100) / 100])),
     ...(result.error ? { error: result.error } : {}),
+    ...(batch
+      ? {
+          batch: {
+            total: batch.total,
+            done: batch.done,
+            resumed: batch.resumed,
+            failed: batch.failed,
+            items: batch.items.map((i) => ({
+              position: i.position,
+              source: i.source,
+              status: i.status,
+              ...(i.ms === undefined ? {} : { ms: i.ms }),
+              outputs: i.files.map(where),
+              ...(i.error ? { error: i.error } : {}),
+            })),
+          },
+        }
+      : {}),
   };
 }
 

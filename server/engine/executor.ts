@@ -10,6 +10,8 @@ import { EtaEstimator } from './eta.ts';
 import { computeKeys, FingerprintError } from './keys.ts';
 import { nodeSources, type CompiledGraph, type CompiledNode } from './validate.ts';
 import { branchLabel, type Branch } from '../../nodes/api/branch.ts';
+import { resumeBatch } from './batch.ts';
+import { BatchProgress, type BatchSummary } from './batch-progress.ts';
 
 export type PreviewEncoder = (image: ImageTensor) => Promise<{ format: 'jpeg' | 'png'; bytes: Uint8Array; width: number; height: number }>;
 
@@ -37,6 +39,8 @@ export interface PromptResult {
   error?: NodeErrorInfo;
   /** The sweep branch of every copied node the run reached (executed, cached or failed); absent without a sweep. */
   branches?: Record<string, BranchInfo>;
+  /** A batch's images and how each ended; absent without a Load Images (folder) node. */
+  batch?: BatchSummary;
 }
 
 /**
@@ -44,16 +48,30 @@ export interface PromptResult {
  * each intermediate result after its last consumer has run (the cache may still hold it).
  */
 export async function executeGraph(opts: ExecuteOptions): Promise<PromptResult> {
-  const { graph, sink, promptId, signal, cache } = opts;
+  const { sink, promptId, signal, cache } = opts;
   const started = performance.now();
-  sink.emit({ type: 'prompt_start', prompt_id: promptId, number: opts.promptNumber ?? null, nodes: graph.order });
+  // A batch run again leaves out the images whose outputs exist (server/engine/batch.ts).
+  const resumed = resumeBatch(opts.graph, opts.env);
+  const graph = resumed.graph;
+  const resumedIds = [...resumed.resumed.keys()];
+  sink.emit({ type: 'prompt_start', prompt_id: promptId, number: opts.promptNumber ?? null, nodes: [...graph.order, ...resumedIds] });
   const result: PromptResult = { status: 'success', executed: [], cached: [], timings_ms: {}, outputs: {} };
+  const batch = graph.batch ? new BatchProgress(graph, resumed, (e) => sink.emit(e), promptId) : undefined;
+  batch?.begin();
   /** `{ branch }` for a sweep branch's copy of a node, to spread into its events; `{}` otherwise. */
   const branchOf = (id: string): { branch?: BranchInfo } => {
     const branch = graph.nodes.get(id)?.branch;
     return branch ? { branch } : {};
   };
   const finish = (status: PromptResult['status']): PromptResult => {
+    if (batch) {
+      result.batch = batch.summary();
+      // Images that failed were reported as they failed; the run fails with the first of them.
+      if (status === 'success' && batch.firstError) {
+        status = 'error';
+        result.error = batch.firstError;
+      }
+    }
     result.status = status;
     const reached = [...result.executed, ...result.cached, ...(result.error ? [result.error.node_id] : [])];
     const branches: Record<string, BranchInfo> = {};
@@ -72,23 +90,30 @@ export async function executeGraph(opts: ExecuteOptions): Promise<PromptResult> 
   } catch (err) {
     if (!(err instanceof FingerprintError)) throw err;
     const node = graph.nodes.get(err.nodeId)!;
-    return fail(node, err.cause, node.literals);
+    return fail(errorInfo(node, err.cause, node.literals));
   }
 
   const values = new Map<string, Record<string, unknown>>();
   const usesLeft = countUses(graph);
+  /** The cached result of a node, except for a batch output whose files were deleted: it writes them again. */
+  const cachedResult = (id: string): ReturnType<OutputCache['get']> => (resumed.rerun.has(id) ? undefined : cache.get(keys.get(id)!));
   for (const id of graph.order) {
-    const hit = cache.get(keys.get(id)!);
+    const hit = cachedResult(id);
     if (hit) {
       values.set(id, hit.outputs);
       result.cached.push(id);
       if (hit.files.length > 0) result.outputs[id] = hit.files;
     }
   }
+  for (const [id, files] of resumed.resumed) {
+    result.cached.push(id);
+    result.outputs[id] = files;
+  }
   sink.emit({ type: 'cached', prompt_id: promptId, nodes: result.cached });
   for (const id of result.cached) {
     const files = result.outputs[id];
     if (files) sink.emit({ type: 'node_done', prompt_id: promptId, node_id: id, cached: true, ms: 0, files, ...branchOf(id) });
+    if (!resumed.resumed.has(id)) batch?.nodeDone(id, files ?? []);
   }
 
   const cachedSet = new Set(result.cached);
@@ -96,20 +121,26 @@ export async function executeGraph(opts: ExecuteOptions): Promise<PromptResult> 
     if (cachedSet.has(id)) continue;
     const node = graph.nodes.get(id)!;
     if (signal.aborted) return interrupted(id);
+    if (batch?.blocked(id)) {
+      release(node);
+      continue;
+    }
     // Two nodes of one run with the same content (sweep branches that differ only downstream, or
     // duplicated values) run once: the second finds the first's result in the cache.
-    const earlier = cache.get(keys.get(id)!);
+    const earlier = cachedResult(id);
     if (earlier) {
       values.set(id, earlier.outputs);
       result.cached.push(id);
       if (earlier.files.length > 0) result.outputs[id] = earlier.files;
       sink.emit({ type: 'node_done', prompt_id: promptId, node_id: id, cached: true, ms: 0, files: earlier.files, ...branchOf(id) });
+      batch?.nodeDone(id, earlier.files);
       release(node);
       continue;
     }
     let args: Record<string, unknown> = {};
     try {
       args = gatherArgs(graph, node, values, opts.env);
+      batch?.nodeStarted(id);
       sink.emit({ type: 'node_start', prompt_id: promptId, node_id: id, node_type: node.def.id, ...branchOf(id) });
       const t0 = performance.now();
       const files: FileRef[] = [];
@@ -127,9 +158,13 @@ export async function executeGraph(opts: ExecuteOptions): Promise<PromptResult> 
       result.timings_ms[id] = ms;
       if (files.length > 0) result.outputs[id] = files;
       sink.emit({ type: 'node_done', prompt_id: promptId, node_id: id, cached: false, ms, files, ...branchOf(id) });
+      batch?.nodeDone(id, files);
     } catch (err) {
       if (err instanceof InterruptedError || (signal.aborted && isAbortError(err))) return interrupted(id);
-      return fail(node, err, args);
+      // One image of a batch that fails is reported by name; the other images run on.
+      const info = errorInfo(node, err, args);
+      if (!batch?.nodeFailed(id, info)) return fail(info);
+      sink.emit({ type: 'error', prompt_id: promptId, ...info });
     }
     release(node);
   }
@@ -149,22 +184,26 @@ export async function executeGraph(opts: ExecuteOptions): Promise<PromptResult> 
     return finish('interrupted');
   }
 
-  function fail(node: CompiledNode, err: unknown, args: Record<string, unknown>): PromptResult {
-    const code = err instanceof StudioError ? err.code : 'NODE_FAILED';
-    const reason = err instanceof Error ? err.message : String(err);
-    const where = err instanceof InputError ? '' : 'failed: ';
-    result.error = {
-      node_id: node.id,
-      node_type: node.def.id,
-      node_title: node.title,
-      code,
-      message: `${node.title} (#${node.id}) ${where}${reason}`,
-      inputs: summarise(args),
-      ...(node.branch ? { branch: node.branch } : {}),
-    };
-    sink.emit({ type: 'error', prompt_id: promptId, ...result.error });
+  function fail(info: NodeErrorInfo): PromptResult {
+    result.error = info;
+    sink.emit({ type: 'error', prompt_id: promptId, ...info });
     return finish('error');
   }
+}
+
+function errorInfo(node: CompiledNode, err: unknown, args: Record<string, unknown>): NodeErrorInfo {
+  const code = err instanceof StudioError ? err.code : 'NODE_FAILED';
+  const reason = err instanceof Error ? err.message : String(err);
+  const where = err instanceof InputError ? '' : 'failed: ';
+  return {
+    node_id: node.id,
+    node_type: node.def.id,
+    node_title: node.title,
+    code,
+    message: `${node.title} (#${node.id}) ${where}${reason}`,
+    inputs: summarise(args),
+    ...(node.branch ? { branch: node.branch } : {}),
+  };
 }
 
 function gatherArgs(
@@ -250,6 +289,7 @@ function makeContext(opts: ExecuteOptions, node: CompiledNode, key: string, file
     addFile(ref) {
       files.push(ref);
     },
+    ...(node.batch ? { batch: node.batch } : {}),
   };
 }
 

@@ -4,6 +4,7 @@
  * modules can import them without importing each other.
  */
 import type { BranchCoord } from '../../nodes/api/branch.ts';
+import type { BatchItem } from '../../nodes/api/batch.ts';
 import type { AnyNodeDefinition } from '../../nodes/api/define.ts';
 import type { BranchInfo } from '../protocol/events.ts';
 import type { LinkRef } from '../protocol/prompt.ts';
@@ -20,6 +21,15 @@ export interface CompiledNode {
   gathers: Record<string, GatherLink[]>;
   /** For a node copied per sweep branch: the node it was copied from, the branch and its values. */
   branch?: BranchInfo;
+  /** For a node copied per image of a batch (server/engine/batch.ts): that image. */
+  batch?: BatchItem;
+}
+
+/** A batch as validation listed it: the node that lists it and its images, one branch each. */
+export interface BatchPlan {
+  node: string;
+  title: string;
+  items: BatchItem[];
 }
 
 export interface GatherLink {
@@ -32,4 +42,6 @@ export interface CompiledGraph {
   nodes: Map<string, CompiledNode>;
   order: string[];
   outputs: string[];
+  /** Present when a Load Images (folder) node made the graph a batch. */
+  batch?: BatchPlan;
 }

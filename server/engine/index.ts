@@ -8,3 +8,4 @@ export { LruOutputCache, type OutputCache, type CacheEntry } from './cache.ts';
 export { EventHub, type EngineEvent, type EventSink, type NodeErrorInfo, type PromptStatus } from './events.ts';
 export { executeGraph, type PromptResult, type ExecuteOptions, type PreviewEncoder } from './executor.ts';
 export { PromptQueue, type HistoryEntry, type QueueItem, type SubmitRequest, type SubmitResult } from './queue.ts';
+export type { PromptQueueApi } from './queue-api.ts';

@@ -407,7 +407,7 @@ export class PromptQueue {
 
   private record(
     item: Omit<Pending, 'graph'>,
-    result: Pick<HistoryEntry, 'status' | 'executed' | 'cached' | 'timings_ms' | 'outputs' | 'branches'> & { error?: NodeErrorInfo },
+    result: Pick<HistoryEntry, 'status' | 'executed' | 'cached' | 'timings_ms' | 'outputs' | 'branches' | 'batch'> & { error?: NodeErrorInfo },
     startedAt: number | null,
   ): void {
     const entry: StoredHistoryEntry = {
@@ -424,6 +424,7 @@ export class PromptQueue {
       outputs: result.outputs,
       error: result.error ?? null,
       ...(result.branches ? { branches: result.branches } : {}),
+      ...(result.batch ? { batch: result.batch } : {}),
       // A large prompt's history entry refers to its body file instead of holding it in memory.
       ...(item.body ? { prompt: {}, workflow: null, body: item.body } : { prompt: item.prompt, workflow: item.workflow }),
     };

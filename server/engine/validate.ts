@@ -8,6 +8,7 @@ import type { CompiledGraph, CompiledNode, GatherLink } from './graph.ts';
 import type { NodeRegistry } from './registry.ts';
 import { planOrder } from './plan.ts';
 import { BRANCH_SEPARATOR, expandSweep, sweepAxes, type SweepWidgets } from './sweep.ts';
+import { expandBatch } from './batch.ts';
 
 export { nodeSources } from './plan.ts';
 export type { CompiledGraph, CompiledNode, GatherLink } from './graph.ts';
@@ -48,6 +49,13 @@ export function compilePrompt(prompt: ApiPrompt, registry: NodeRegistry, env: No
       errors.push({ node_id: id, node_type: byId.get(id)!.class_type, code: 'bad_value', message: `only one Sweep per graph (node ${sweeps[0]} is the first); give it a y axis for a second setting` });
     }
   }
+  const batches = [...needed].filter((id) => registry.get(byId.get(id)!.class_type)?.batch !== undefined);
+  for (const id of batches.slice(1)) {
+    errors.push({ node_id: id, node_type: byId.get(id)!.class_type, code: 'bad_value', message: `only one Load Images (folder) per graph (node ${batches[0]} is the first)` });
+  }
+  if (batches.length > 0 && sweeps.length > 0) {
+    errors.push({ node_id: sweeps[0]!, node_type: byId.get(sweeps[0]!)!.class_type, code: 'bad_value', message: `a Sweep and a batch (node ${batches[0]}) cannot run in one graph yet: sweep one image, then run the batch` });
+  }
   const nodes = new Map<string, CompiledNode>();
   for (const id of ids) {
     if (!needed.has(id)) continue;
@@ -75,6 +83,15 @@ export function compilePrompt(prompt: ApiPrompt, registry: NodeRegistry, env: No
     });
   }
   if (errors.length > 0) return { ok: false, errors };
+  if (batches.length === 1) {
+    const source = nodes.get(batches[0]!)!;
+    const clash = [...nodes.keys()].find((n) => n.includes(BRANCH_SEPARATOR));
+    if (clash) return { ok: false, errors: [{ node_id: clash, code: 'bad_value', message: `node id '${clash}' contains '${BRANCH_SEPARATOR}', which a batch uses to number its images` }] };
+    const expanded = expandBatch(nodes, outputs, source, env);
+    if (!('reason' in expanded)) return { ok: true, graph: expanded };
+    const code: IssueCode = expanded.input === 'limit' ? 'out_of_range' : 'bad_value';
+    return { ok: false, errors: [{ node_id: source.id, node_type: source.def.id, input: expanded.input, code, message: `${source.title}: ${expanded.input}: ${expanded.reason}` }] };
+  }
   if (sweeps.length === 1) {
     const id = sweeps[0]!;
     const node = byId.get(id)!;

@@ -1,6 +1,6 @@
 import type { DataDirs } from '../../nodes/api/data-dirs.ts';
 import type { NodeEnv } from '../../nodes/api/env.ts';
-import type { NodeRegistry, OutputCache, PromptQueue } from '../engine/index.ts';
+import type { NodeRegistry, OutputCache, PromptQueueApi } from '../engine/index.ts';
 import type { ServerConfig } from '../config.ts';
 
 /** What every router needs, built once by `startServer` and handed down (no module globals). */
@@ -9,6 +9,6 @@ export interface ServerContext {
   dirs: DataDirs;
   env: NodeEnv;
   registry: NodeRegistry;
-  queue: PromptQueue;
+  queue: PromptQueueApi;
   cache: OutputCache;
 }

@@ -99,6 +99,8 @@ export function systemRouter(ctx: ServerContext): Router {
       cache: ctx.cache.stats(),
       limits: ctx.config.limits,
       journal: ctx.queue.storage(),
+      // With `serve --queue`: Redis (connected, or why not), job counts and the workers' announcements.
+      queue: (await ctx.queue.scaleInfo?.()) ?? { mode: 'embedded' },
     });
   });
   return router;

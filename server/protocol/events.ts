@@ -37,7 +37,8 @@ export interface NodeErrorInfo {
  */
 export type EngineEvent =
   | { type: 'status'; queue_remaining: number; running: string | null }
-  | { type: 'prompt_start'; prompt_id: string; number: number | null; nodes: string[] }
+  /** `worker`: with `serve --queue`, the worker (server/scale) that runs this attempt of the prompt. */
+  | { type: 'prompt_start'; prompt_id: string; number: number | null; nodes: string[]; worker?: string }
   | { type: 'cached'; prompt_id: string; nodes: string[] }
   | { type: 'node_start'; prompt_id: string; node_id: string; node_type: string; branch?: BranchInfo }
   | {
@@ -54,6 +55,24 @@ export type EngineEvent =
   | ({ type: 'error'; prompt_id: string } & NodeErrorInfo)
   | { type: 'interrupted'; prompt_id: string; node_id: string | null }
   | { type: 'warning'; prompt_id: string; node_id: string; message: string }
+  | {
+      /**
+       * A batch's images (Load Images (folder), server/engine/batch.ts): sent when the run starts,
+       * when an image starts and when it ends. `resumed` images had all their outputs already.
+       */
+      type: 'batch';
+      prompt_id: string;
+      /** The node that listed the batch. */
+      node_id: string;
+      total: number;
+      done: number;
+      resumed: number;
+      failed: number;
+      /** The image running now, relative to the batch's folder; null between images. */
+      running: string | null;
+      /** Milliseconds the images left need at the pace so far; absent until one image ran. */
+      eta_ms?: number;
+    }
   | { type: 'prompt_done'; prompt_id: string; status: PromptStatus; ms: number }
   | {
       type: 'preview';

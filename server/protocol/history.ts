@@ -25,6 +25,43 @@ export interface HistoryEntry extends QueueItem {
   branches?: Record<string, BranchInfo>;
   prompt: ApiPrompt;
   workflow: unknown;
+  /** With `serve --queue` (server/scale): the worker that ran the prompt to its end, and every worker that started it. */
+  worker?: string;
+  workers?: string[];
+  /** With `serve --queue`: how many times a worker started the prompt (more than 1 after a worker died mid-run). */
+  attempts?: number;
+  /** For a batch (Load Images (folder)): its images and how each ended. */
+  batch?: HistoryBatch;
   /** Set in GET /api/history lists where the prompt and workflow are large and kept apart: GET /api/history/:id has them. */
   stored_apart?: { bytes: number; error?: string };
+}
+
+/** How one image of a batch ended. `not run`: the run stopped (Stop, or a shared node failed) first. */
+export type HistoryBatchItemStatus = 'done' | 'resumed' | 'failed' | 'not run';
+
+export interface HistoryBatchItem {
+  index: number;
+  /** 1-based position in the folder's sorted list (`{index}`). */
+  position: number;
+  /** The file relative to the batch's folder. */
+  source: string;
+  status: HistoryBatchItemStatus;
+  /** Milliseconds the image took (absent unless it ran). */
+  ms?: number;
+  /** Files its output nodes wrote (or, resumed, had written before). */
+  files: FileRef[];
+  error?: string;
+  /** With `serve --queue`: the worker that ran the image to its end, and how many times workers started it. */
+  worker?: string;
+  attempts?: number;
+}
+
+/** A batch's images as a run left them. */
+export interface HistoryBatch {
+  node: string;
+  total: number;
+  done: number;
+  resumed: number;
+  failed: number;
+  items: HistoryBatchItem[];
 }

@@ -3,6 +3,7 @@
  * schemas and frame decoding. Pure TypeScript with no Node imports, so the browser uses it as is.
  */
 export type { NodeCatalogueJson } from './catalogue.ts';
+export type { ComfyReport, ComfyReportEntry, ComfyReportLevel } from './comfy.ts';
 export type { BranchInfo, EngineEvent, EngineEventType, NodeErrorInfo, PromptStatus } from './events.ts';
 export { BINARY_KIND_PREVIEW, decodePreviewFrame, decodeServerMessage, type PreviewEvent, type PreviewHeader, type ServerMessage } from './frames.ts';
 export type { HistoryEntry, QueueItem } from './history.ts';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { EngineEvent, PromptQueue } from '../engine/index.ts';
+import type { EngineEvent, PromptQueueApi } from '../engine/index.ts';
 import { hasToken, type AuthOptions } from '../http/auth.ts';
 import { refusalReason, type GuardOptions } from '../http/guard.ts';
 import { createLogger } from '../log.ts';
@@ -10,7 +10,7 @@ import { encodeServerMessage } from './protocol.ts';
 const log = createLogger('ws');
 
 export interface WsOptions {
-  queue: PromptQueue;
+  queue: PromptQueueApi;
   guard: GuardOptions;
   /** The access token, when one is required: as a header, the cookie or `?token=`. */
   auth?: AuthOptions;
@@ -18,6 +18,8 @@ export interface WsOptions {
   /** Clients have nothing to say; anything bigger than this closes the connection (1009). */
   maxPayload?: number;
   pingIntervalMs?: number;
+  /** Upgrades left to another handler on the same server (ComfyUI clients: `/ws?clientId=`, server/comfy/ws.ts). */
+  leave?: (url: URL) => boolean;
 }
 
 export interface WsHandle {
@@ -83,7 +85,9 @@ export function attachWebSocketServer(server: Server, opts: WsOptions): WsHandle
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (opts.leave?.(url)) return;
+    const pathname = url.pathname;
     if (pathname !== path) return refuse(socket, 404, 'Not Found');
     const reason = refusalReason(req.headers, opts.guard);
     if (reason !== null) {

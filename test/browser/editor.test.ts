@@ -35,13 +35,13 @@ async function connect(page: Page, from: string, to: string): Promise<void> {
   await page.mouse.up();
 }
 
-async function queueAndWait(page: Page): Promise<string> {
+async function queueAndWait(page: Page, timeout = 20_000): Promise<string> {
   const previous = await hook<string | null>(page, 'return s.lastPromptId;');
   await page.getByTestId('queue-button').click();
   await page.waitForFunction((prev) => {
     const s = (globalThis as unknown as { __studio: { lastPromptId: string | null; events: Array<{ type: string; prompt_id?: string }> } }).__studio;
     return s.lastPromptId !== prev && s.events.some((e) => e.type === 'prompt_done' && e.prompt_id === s.lastPromptId);
-  }, previous, { timeout: 20_000 });
+  }, previous, { timeout });
   return (await hook<string>(page, 'return s.lastPromptId;'))!;
 }
 
@@ -60,16 +60,21 @@ describe('the editor in a browser', () => {
 
   it('opens on the default template and restores a photo with it', async () => {
     const types = await hook<string[]>(page, 'return s.workflow().nodes.map((n) => n.type);');
-    expect(types).toEqual(['LoadImage', 'LoadUpscaleModel', 'UpscaleImage', 'SaveImage']);
+    expect(types).toEqual(['LoadImage', 'LoadUpscaleModel', 'UpscaleImage', 'LoadUpscaleModel', 'UpscaleImage', 'LoadUpscaleModel', 'UpscaleImage', 'SaveImage']);
     await expect.poll(() => page.getByTestId('ep-indicator').textContent()).toMatch(/CPU/i);
     await s.shot('00-default-template');
-    await queueAndWait(page);
-    await expect.poll(async () => (await runState(page, '4')).images.length).toBe(1);
+    // MAXIM denoises and deblurs a 128 px tile in seconds each on a CPU (converting each model
+    // once, first): the sample photo shrunk to 128x96 is one tile.
+    const small = path.join(s.server.dirs.folders.inputs, 'small.png');
+    await sharp(path.resolve(import.meta.dirname, '../../assets/inputs/chelsea.png')).resize(128, 96).png().toFile(small);
+    await hook(page, "s.graph.setWidget('1', 'image', 'small.png');");
+    await queueAndWait(page, 180_000);
+    await expect.poll(async () => (await runState(page, '8')).images.length).toBe(1);
     const [file] = fs.readdirSync(s.server.dirs.folders.outputs);
-    expect(await sharp(path.join(s.server.dirs.folders.outputs, file!)).metadata()).toMatchObject({ width: 451 * 4, height: 300 * 4 });
+    expect(await sharp(path.join(s.server.dirs.folders.outputs, file!)).metadata()).toMatchObject({ width: 128 * 4, height: 96 * 4 });
     await page.waitForTimeout(300);
     await s.shot('00-default-restored');
-  });
+  }, 240_000);
 
   it('builds a graph from the library, runs it, and re-runs only what changed', async () => {
     await page.getByTestId('workflow-menu-button').click();
@@ -142,7 +147,9 @@ describe('the editor in a browser', () => {
     const download = page.waitForEvent('download');
     await page.getByTestId('menu-export').click();
     const exported = JSON.parse(fs.readFileSync((await (await download).path())!, 'utf8'));
-    expect(exported.nodes).toEqual(wf.nodes.map((n: Record<string, unknown>) => expect.objectContaining({ ...n, size: expect.any(Array) })));
+    // Optional inputs the file does not list (Save Image's caption, ...) come back as unlinked slots.
+    const linked = (n: { inputs: Array<{ link: number | null }> }): unknown => ({ ...n, inputs: n.inputs.filter((i) => i.link !== null) });
+    expect(exported.nodes.map(linked)).toEqual(wf.nodes.map((n: Record<string, unknown>) => expect.objectContaining({ ...n, size: expect.any(Array) })));
     expect(exported.links).toEqual(wf.links);
     expect(exported.nodes.map((n: { widgets_values: unknown }) => n.widgets_values)).toEqual(wf.nodes.map((n: { widgets_values: unknown }) => n.widgets_values));
   });

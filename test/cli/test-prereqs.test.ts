@@ -7,6 +7,7 @@ import { ensurePrerequisites, requirements, type System } from '../../tools/test
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CHROMIUM = '/usr/bin/chromium';
 const FONT = '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf';
+const REDIS = '/usr/bin/redis-server';
 
 /** A machine with the given files, recording the commands run; `installs` makes apt-get add files. */
 function machine(opts: { files: string[]; isRoot: boolean; hasAptGet?: boolean; installs?: string[]; aptFails?: boolean }) {
@@ -31,14 +32,14 @@ function machine(opts: { files: string[]; isRoot: boolean; hasAptGet?: boolean; 
 const reqs = requirements({});
 
 describe('npm test prerequisites (pretest)', () => {
-  it('does nothing when chromium and the font are there', () => {
-    const m = machine({ files: [CHROMIUM, FONT], isRoot: true });
+  it('does nothing when chromium, the font and redis-server are there', () => {
+    const m = machine({ files: [CHROMIUM, FONT, REDIS], isRoot: true });
     expect(ensurePrerequisites(m.sys, reqs)).toBeNull();
     expect(m.commands).toEqual([]);
   });
 
   it('as root with apt-get: updates the lists and installs exactly what is missing', () => {
-    const m = machine({ files: [FONT], isRoot: true, installs: [CHROMIUM] });
+    const m = machine({ files: [FONT, REDIS], isRoot: true, installs: [CHROMIUM] });
     expect(ensurePrerequisites(m.sys, reqs)).toBeNull();
     expect(m.commands).toEqual(['apt-get update -qq', 'apt-get install -y -qq --no-install-recommends chromium']);
     expect(m.said.join('\n')).toMatch(/installing chromium with apt-get/);
@@ -48,16 +49,16 @@ describe('npm test prerequisites (pretest)', () => {
     const m = machine({ files: [], isRoot: false });
     const problem = ensurePrerequisites(m.sys, reqs);
     expect(m.commands).toEqual([]);
-    expect(problem).toMatch(/\n {2}sudo apt-get install -y --no-install-recommends chromium fonts-dejavu-core$/);
+    expect(problem).toMatch(/\n {2}sudo apt-get install -y --no-install-recommends chromium fonts-dejavu-core redis-server$/);
   });
 
   it('says so when apt-get fails, with the command', () => {
     const m = machine({ files: [], isRoot: true, aptFails: true });
-    expect(ensurePrerequisites(m.sys, reqs)).toMatch(/apt-get could not install chromium and fonts-dejavu-core\. Run:\n {2}apt-get install/);
+    expect(ensurePrerequisites(m.sys, reqs)).toMatch(/apt-get could not install chromium and fonts-dejavu-core and redis-server\. Run:\n {2}apt-get install/);
   });
 
   it('without apt-get: names the packages and CHROMIUM_PATH', () => {
-    const m = machine({ files: [FONT], isRoot: true, hasAptGet: false });
+    const m = machine({ files: [FONT, REDIS], isRoot: true, hasAptGet: false });
     expect(ensurePrerequisites(m.sys, reqs)).toMatch(/no apt-get: install chromium .*CHROMIUM_PATH/);
     expect(m.commands).toEqual([]);
   });

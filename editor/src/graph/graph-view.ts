@@ -20,7 +20,7 @@ export interface NodeRunState {
   /** Two of the images to compare (Compare Images): drawn under an A/B split, opened in compare mode. */
   compare?: ComparePair | null;
   /** For a swept node: how many of its branches have finished, of how many ran. */
-  branches?: { settled: number; total: number } | null;
+  branches?: { settled: number; total: number; unit?: 'images' } | null;
 }
 
 export interface ComparePair {

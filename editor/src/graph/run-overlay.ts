@@ -148,7 +148,7 @@ function drawBadge(ctx: CanvasRenderingContext2D, state: NodeRunState, w: number
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
     ctx.globalAlpha = 1;
-    ctx.fillText(`${state.branches.total} branches`, w - (state.status === 'done' ? 30 : 64), cy + 0.5);
+    ctx.fillText(`${state.branches.total} ${state.branches.unit ?? 'branches'}`, w - (state.status === 'done' ? 30 : 64), cy + 0.5);
   }
 }
 

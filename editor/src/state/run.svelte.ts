@@ -5,6 +5,20 @@ import type { GraphView, NodeRunState } from '../graph/graph-view.ts';
 import { baseNodeId, filesPatch, SweepRuns, type BranchChange } from '../graph/sweep-runs.ts';
 import type { ErrorState } from './errors.svelte.ts';
 
+/** A batch's images as its last `batch` event counted them (Load Images (folder)). */
+export interface BatchView {
+  total: number;
+  /** Images finished one way or another: run, found done already, or failed. */
+  settled: number;
+  done: number;
+  resumed: number;
+  failed: number;
+  /** The image running now, relative to its folder. */
+  running: string | null;
+  /** Milliseconds the images left need at the pace so far, when known. */
+  eta: number | null;
+}
+
 /**
  * The prompt that is running now: its overall progress (nodes done / nodes to run, plus the
  * running node's fraction) and the canvas overlay, which follows whichever prompt runs.
@@ -17,6 +31,8 @@ export class RunState {
   fraction = $state.raw(0);
   /** Milliseconds the running node has left (its last progress event's estimate), when known. */
   eta = $state.raw<number | null>(null);
+  /** The running (or last) prompt's batch of images; null when it is not a batch. */
+  batch = $state.raw<BatchView | null>(null);
   /** How the last prompt that ran here ended. */
   lastStatus = $state.raw<PromptStatus | null>(null);
   /** Nodes of the running prompt that have not started or finished yet. */
@@ -35,6 +51,8 @@ export class RunState {
 
   /** 0..1 for the running prompt (or the last one, which ends at 1 unless it failed). */
   get overall(): number {
+    // A batch goes by its images: nodes per image are many, and some images are done already.
+    if (this.batch && this.promptId !== null) return this.batch.total > 0 ? Math.min(1, (this.batch.settled + (this.batch.running ? this.fraction : 0)) / this.batch.total) : 0;
     if (this.total <= 0) return this.promptId === null && this.lastStatus === 'success' ? 1 : 0;
     return Math.min(1, (this.done + (this.node ? this.fraction : 0)) / this.total);
   }
@@ -78,6 +96,11 @@ export class RunState {
       case 'interrupted':
         if (event.node_id) this.#patch(event.node_id, { status: 'idle', progress: null, preview: null }, { status: 'idle' }, true);
         break;
+      case 'batch': {
+        const settled = event.done + event.resumed + event.failed;
+        this.batch = { total: event.total, settled, done: event.done, resumed: event.resumed, failed: event.failed, running: event.running, eta: event.eta_ms ?? null };
+        break;
+      }
       case 'prompt_done':
         this.#finish(event.status);
         break;
@@ -91,6 +114,7 @@ export class RunState {
     this.node = null;
     this.fraction = 0;
     this.#waiting = new Set(nodes);
+    this.batch = null;
     this.errors.execution = null;
     this.#sweeps.start(nodes);
     this.#graphCall((g) => g.resetRunState(true));
@@ -133,6 +157,8 @@ export class RunState {
     const merged = this.#sweeps.update(nodeId, change, branch);
     if (!merged) return this.#set(nodeId, patch, settled);
     if (settled) this.#waiting.delete(nodeId);
+    // A batch's branches are its images (the prompt's first `batch` event comes before any of them).
+    if (this.batch && merged.branches) merged.branches = { ...merged.branches, unit: 'images' };
     this.#set(baseNodeId(nodeId), merged);
   }
 
