@@ -7,6 +7,7 @@ import ImageCrop from './image/crop.ts';
 import DegradeRealESRGAN from './degrade/degrade.ts';
 import { degradeOpNodes } from './degrade/ops.ts';
 import LoadImage from './image/load.ts';
+import LoadImageFolder from './image/load-folder.ts';
 import PreviewImage from './image/preview.ts';
 import ImageResize from './image/resize.ts';
 import SaveImage from './image/save.ts';
@@ -31,6 +32,7 @@ import CaptionVLM from './caption/caption.ts';
  */
 export const catalogue: AnyNodeDefinition[] = [
   LoadImage,
+  LoadImageFolder,
   SaveImage,
   PreviewImage,
   ImageResize,

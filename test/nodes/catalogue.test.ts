@@ -9,7 +9,7 @@ import { fakeContext, runNode, tempEnv } from '../support/fake-context.ts';
 describe('catalogue', () => {
   it('lists every node once, in menu order', () => {
     expect(catalogue.map((n) => n.id)).toEqual([
-      'LoadImage', 'SaveImage', 'PreviewImage', 'ImageResize', 'ImageCrop', 'DegradeRealESRGAN',
+      'LoadImage', 'LoadImageFolder', 'SaveImage', 'PreviewImage', 'ImageResize', 'ImageCrop', 'DegradeRealESRGAN',
       'DegradeBlur', 'DegradeResize', 'DegradeNoise', 'DegradeJPEG', 'DegradeSinc', 'DegradeUnsharpMask',
       'TileImage', 'MergeTiles', 'LoadUpscaleModel', 'UpscaleImage',
       'LoadSupirModel', 'SupirResize', 'SupirStage1', 'TextEncodeSDXL', 'CaptionVLM', 'SupirEncode', 'SupirSample', 'SupirDecode', 'ColourFix',
