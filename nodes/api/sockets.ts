@@ -40,6 +40,12 @@ export interface ModelHandle {
   scale?: number;
   /** Execution provider asked for: 'auto', 'cuda', 'webgpu' or 'cpu'. */
   provider?: string;
+  /**
+   * For a model made for one square input size (MAXIM): the side `id` takes, and the multiple
+   * any other side must be (another side is another file, from the model library).
+   */
+  tile?: number;
+  tileMultiple?: number;
 }
 
 export interface TileRect {

@@ -149,15 +149,16 @@ export function extractTile(image: ImageTensor, plan: TilePlan, index: number, i
 }
 
 /**
- * Blends processed tiles into an image as they arrive, so that a caller holds the output and one
- * plane of summed weights, never every processed tile at once: add() each tile (`scale` times the
- * tile's size, c channels) into the target, then normalise() it. mergeTiles is this over a batch.
+ * Blends processed tiles into an image as they arrive, so that a caller holds the output and
+ * nothing else of its size, never every processed tile at once: add() each tile (`scale` times
+ * the tile's size, c channels) into the target, then normalise() it. mergeTiles is this over a
+ * batch. The summed weights that normalise() divides by are recomputed one output row at a time
+ * (a full plane of them would cost 4 bytes per output pixel).
  */
 export class TileBlender {
   readonly width: number;
   readonly height: number;
   readonly #grid: ReturnType<typeof gridWeights>;
-  readonly #weightSum: Float32Array;
 
   constructor(
     readonly plan: TilePlan,
@@ -170,8 +171,6 @@ export class TileBlender {
     // Weights are built per column and per row and multiplied on the fly: a full weight map per
     // tile would cost as much memory as the output again.
     this.#grid = gridWeights(plan, scale);
-    this.#weightSum = new Float32Array(this.width * this.height);
-    for (const t of plan.tiles) addWeighted(this.#weightSum, this.width, t, scale, this.#grid, null, 0);
   }
 
   /** A zeroed target of the output's size (c x H x W), for add(). */
@@ -195,11 +194,30 @@ export class TileBlender {
 
   /**
    * Divides by the summed weights, which keeps the result exact where float rounding leaves the
-   * weights a hair off 1. Call once, after every tile was added.
+   * weights a hair off 1. Call once, after every tile was added. The sums are the float32 sums
+   * of the tiles' weights in plan order, as a plane accumulated tile by tile would hold them,
+   * built for one row at a time.
    */
   normalise(target: Float32Array): void {
-    const plane = this.width * this.height;
-    for (let p = 0; p < target.length; p++) target[p]! /= this.#weightSum[p % plane]!;
+    const { width: W, height: H, scale } = this;
+    const plane = W * H;
+    if (target.length !== this.channels * plane) throw new RangeError(`expected a ${this.channels}x${H}x${W} target, got ${target.length} values`);
+    const sum = new Float32Array(W);
+    for (let y = 0; y < H; y++) {
+      sum.fill(0);
+      for (const t of this.plan.tiles) {
+        const ty = y - t.y * scale;
+        if (ty < 0 || ty >= t.h * scale) continue;
+        const wy = this.#grid.ys.get(t.y)![ty]!;
+        const wx = this.#grid.xs.get(t.x)!;
+        const x0 = t.x * scale;
+        for (let x = 0; x < wx.length; x++) sum[x0 + x]! += wy * wx[x]!;
+      }
+      for (let ch = 0; ch < this.channels; ch++) {
+        const row = ch * plane + y * W;
+        for (let x = 0; x < W; x++) target[row + x]! /= sum[x]!;
+      }
+    }
   }
 }
 
@@ -230,16 +248,8 @@ export function mergeTiles(tiles: ImageTensor, plan: TilePlan, scale = 1): Image
   return out;
 }
 
-/** dst[tile area] += weight * src tile (or += weight alone when src is null). */
-function addWeighted(
-  dst: Float32Array,
-  W: number,
-  t: TileRect,
-  scale: number,
-  grid: ReturnType<typeof gridWeights>,
-  src: Float32Array | null,
-  offset: number,
-): void {
+/** dst[tile area] += weight * src tile. */
+function addWeighted(dst: Float32Array, W: number, t: TileRect, scale: number, grid: ReturnType<typeof gridWeights>, src: Float32Array, offset: number): void {
   const wx = grid.xs.get(t.x)!;
   const wy = grid.ys.get(t.y)!;
   for (let y = 0; y < wy.length; y++) {
@@ -247,7 +257,7 @@ function addWeighted(
     const at = offset + y * wx.length;
     for (let x = 0; x < wx.length; x++) {
       const w = wy[y]! * wx[x]!;
-      dst[row + x]! += src ? w * src[at + x]! : w;
+      dst[row + x]! += w * src[at + x]!;
     }
   }
 }

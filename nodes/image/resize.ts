@@ -16,9 +16,12 @@ export default defineNode({
   displayName: 'Resize Image',
   category: 'image',
   description: 'Resizes every image of the batch by a factor or to an exact size (the aspect ratio may change).',
-  inputs: { image: { type: 'IMAGE' } },
+  inputs: {
+    image: { type: 'IMAGE' },
+    size_of: { type: 'IMAGE', optional: true, description: 'When linked, the result takes this image\'s size (mode, scale, width and height are not used).' },
+  },
   widgets: {
-    mode: combo({ options: ['scale', 'size'], default: 'scale' }),
+    mode: combo({ options: ['scale', 'size', 'fit'], default: 'scale', description: 'scale: by a factor; size: exactly width x height; fit: the largest size within width x height that keeps the proportions.' }),
     scale: float({ default: 2, min: 0.01, max: 16, step: 0.01, description: 'Used in scale mode.' }),
     width: int({ default: 1024, min: 1, max: 16384, description: 'Exact width in size mode.' }),
     height: int({ default: 1024, min: 1, max: 16384, description: 'Exact height in size mode.' }),
@@ -29,10 +32,11 @@ export default defineNode({
     }),
   },
   outputs: { image: 'IMAGE' },
-  execute({ image, mode, scale, width, height, method }, ctx) {
+  execute({ image, size_of, mode, scale, width, height, method }, ctx) {
     const bySize = mode === 'size';
-    const tw = bySize ? width : Math.max(1, Math.round(image.w * scale));
-    const th = bySize ? height : Math.max(1, Math.round(image.h * scale));
+    const factor = mode === 'fit' ? Math.min(width / image.w, height / image.h) : scale;
+    const tw = size_of ? size_of.w : bySize ? width : Math.max(1, Math.round(image.w * factor));
+    const th = size_of ? size_of.h : bySize ? height : Math.max(1, Math.round(image.h * factor));
     const { maxPixels } = ctx.env.limits;
     if (tw * th > maxPixels) {
       const reason = `the result would be ${tw}x${th} (${tw * th} pixels), over the limit of ${maxPixels} pixels`;
@@ -59,35 +63,52 @@ export default defineNode({
  * axis uses pixel-centre alignment and weights that sum to one, so flat areas stay flat.
  */
 export function resample(item: ImageTensor, tw: number, th: number, method: Method): ImageTensor {
+  const out = createImage(1, item.c, th, tw);
+  resampleRows(item, tw, th, method, (ch, y, row) => out.data.set(row, (ch * th + y) * tw));
+  return out;
+}
+
+/**
+ * resample() one output row at a time, channel by channel (`row` is reused: copy what you keep),
+ * holding only the few source rows that the current output row's filter taps reach: what resample
+ * gives, value for value, without a buffer of the output's size.
+ */
+export function resampleRows(item: ImageTensor, tw: number, th: number, method: Method, onRow: (ch: number, y: number, row: Float64Array) => void): void {
   const { c, h, w, data } = item;
   const xs = axisTaps(w, tw, method);
   const ys = axisTaps(h, th, method);
-  const out = createImage(1, c, th, tw);
-  // The intermediate stays in float64 so that a 2x area shrink is the exact block mean.
-  const rows = new Float64Array(h * tw);
+  // Source rows filtered along x, kept while output rows still need them. They stay in float64 so
+  // that a 2x area shrink is the exact block mean.
+  const rows = new Map<number, Float64Array>();
+  const spare: Float64Array[] = [];
   const acc = new Float64Array(tw);
   for (let ch = 0; ch < c; ch++) {
     const src = ch * h * w;
-    for (let y = 0; y < h; y++) {
-      const line = src + y * w;
-      for (let x = 0; x < tw; x++) {
-        let sum = 0;
-        for (let t = xs.start[x]!; t < xs.start[x + 1]!; t++) sum += xs.weight[t]! * data[line + xs.index[t]!]!;
-        rows[y * tw + x] = sum;
-      }
-    }
-    const dst = ch * th * tw;
+    spare.push(...rows.values());
+    rows.clear();
     for (let y = 0; y < th; y++) {
+      const first = ys.index[ys.start[y]!]!;
+      for (const [k, r] of rows) if (k < first) rows.delete(k), spare.push(r);
       acc.fill(0);
       for (let t = ys.start[y]!; t < ys.start[y + 1]!; t++) {
+        const k = ys.index[t]!;
+        let filtered = rows.get(k);
+        if (!filtered) {
+          filtered = spare.pop() ?? new Float64Array(tw);
+          const line = src + k * w;
+          for (let x = 0; x < tw; x++) {
+            let sum = 0;
+            for (let s = xs.start[x]!; s < xs.start[x + 1]!; s++) sum += xs.weight[s]! * data[line + xs.index[s]!]!;
+            filtered[x] = sum;
+          }
+          rows.set(k, filtered);
+        }
         const wgt = ys.weight[t]!;
-        const row = ys.index[t]! * tw;
-        for (let x = 0; x < tw; x++) acc[x]! += wgt * rows[row + x]!;
+        for (let x = 0; x < tw; x++) acc[x]! += wgt * filtered[x]!;
       }
-      out.data.set(acc, dst + y * tw);
+      onRow(ch, y, acc);
     }
   }
-  return out;
 }
 
 /**

@@ -9,8 +9,8 @@ import { ensureShippedModel, findShippedModel, SHIPPED_MODELS } from './tfjs/ind
 const SHIPPED_SUBFOLDER = 'shipped/';
 
 /**
- * The models nodes can choose from: the ESRGAN models that ship through npm (converted to ONNX
- * on first use) and the ONNX files the user dropped into the models folder.
+ * The models nodes can choose from: the ESRGAN and MAXIM models that ship through npm (converted
+ * to ONNX on first use) and the ONNX files the user dropped into the models folder.
  */
 export function createModelLibrary(dirs: DataDirs): ModelLibrary {
   const hashes = new Map<string, { size: number; mtimeMs: number; hash: string }>();
@@ -19,7 +19,8 @@ export function createModelLibrary(dirs: DataDirs): ModelLibrary {
     kind: 'upscale',
     scale: m.scale,
     source: 'shipped',
-    description: `${m.package} ${m.version}, x${m.scale}`,
+    description: `${m.task} — ${m.package} ${m.version}`,
+    ...(m.tileMultiple ? { tileMultiple: m.tileMultiple } : {}),
   }));
 
   const userEntries = (): ModelEntry[] =>
@@ -31,10 +32,10 @@ export function createModelLibrary(dirs: DataDirs): ModelLibrary {
     list(kind: ModelKind): ModelEntry[] {
       return [...shipped, ...userEntries()].filter((m) => m.kind === kind);
     },
-    async resolve(name) {
+    async resolve(name, opts = {}) {
       const ship = shipped.find((m) => m.name === name);
       if (ship) {
-        const { path, hash } = await ensureShippedModel(findShippedModel(name).name, dirs.folders.models);
+        const { path, hash } = await ensureShippedModel(findShippedModel(name).name, dirs.folders.models, opts);
         return { path, hash, entry: ship };
       }
       const entry = userEntries().find((m) => m.name === name);

@@ -21,11 +21,14 @@ export const KEEP_FP16_WEIGHTS_ON_CPU = 'FuseFp16InitializerToFp32NodeTransforme
  * needed, for as long as the session is open: an fp16 model's per-op float32 weight copies stay
  * held (bench/full-size.ts, fp16 denoiser at latent 16: 7.6 GB after open, 12.4 GB from the
  * second step on; the fp16 bigG text tower: 1.5 GB, then 6.8 GB), and every idle session of a
- * workflow keeps its share. Without it, memory goes back after each run (8.6 GB and 1.6 GB), at
- * no measurable cost in step time for models this size. Small models (ESRGAN, the tiny pack) keep
- * the arena, where it saves allocations.
+ * workflow keeps its share: a MAXIM model (58-90 MB) run once on a 128 px tile keeps ~560 MB
+ * beyond its open size, so a 4-model MAXIM chain held 1.6 GB in idle sessions
+ * (bench/memory-restore.ts). Without it, memory goes back after each run (8.6 GB and 1.6 GB;
+ * MAXIM: 11 MB beyond its open size), at no measurable cost in run time for models this size
+ * (their runs take seconds). Small models (ESRGAN: 3-29 MB, runs of 0.2-1.3 s) keep the arena,
+ * where it saves allocations.
  */
-export const CPU_ARENA_MAX_MODEL_BYTES = 1e9;
+export const CPU_ARENA_MAX_MODEL_BYTES = 32 * 2 ** 20;
 
 /** Options for a session on `provider`; `modelBytes` is the model's size on disk, external weights included. */
 export function sessionOptions(provider: ProviderName, threads: number, modelBytes = 0): InferenceSession.SessionOptions {

@@ -1,5 +1,5 @@
 /**
- * Stop and progress inside a long node, in the editor: the default workflow (esrgan-medium x4)
+ * Stop and progress inside a long node, in the editor: the ESRGAN-only template (esrgan-medium x4)
  * on a 1024 px photo with Upscale Image set to one tile. The node shows its percent and time left
  * while it runs, the toolbar too, and Stop ends the run after at most the model run in flight:
  * no further tile starts (counted from the node's progress events), and the wall time to the
@@ -40,6 +40,11 @@ describe('Stop and progress inside a long node', () => {
   });
 
   it('shows the percent and time left on the node and in the toolbar, and Stop acts after at most the run in flight', async () => {
+    // The editor opened on the default template (the MAXIM chain, unchanged: nothing to save).
+    await page.getByTestId('workflow-menu-button').click();
+    await page.getByTestId('menu-open').click();
+    await page.locator('[data-testid="template-entry"][data-name="restore-esrgan"]').click();
+    await page.waitForFunction(() => (globalThis as unknown as { __studio: { workflow(): { nodes: unknown[] } } }).__studio.workflow().nodes.length === 4);
     const types = await hook<string[]>(page, 'return s.workflow().nodes.map((n) => n.type);');
     expect(types).toEqual(['LoadImage', 'LoadUpscaleModel', 'UpscaleImage', 'SaveImage']);
     await hook(page, "s.graph.setWidget('1', 'image', 'astronaut-1024.png'); s.graph.setWidget('3', 'tile_size', 1024);");

@@ -31,7 +31,8 @@ describe('saved workflows and system info', () => {
 
   it('offers the shipped workflows as templates, one of them the default', async () => {
     const list = (await (await server.api('/api/templates')).json()) as Array<{ name: string; title: string; default: boolean }>;
-    expect(list).toContainEqual({ name: 'restore-esrgan', title: 'Restore with ESRGAN x4', default: true });
+    expect(list).toContainEqual({ name: 'restore-photo', title: 'Restore: denoise + deblur (MAXIM), ESRGAN x4', default: true });
+    expect(list).toContainEqual({ name: 'restore-esrgan', title: 'Restore with ESRGAN x4', default: false });
     expect(list).toContainEqual({ name: 'resize-basic', title: 'Resize basic', default: false });
     expect(list.filter((t) => t.default)).toHaveLength(1);
     const wf = await (await server.api('/api/templates/resize-basic')).json();

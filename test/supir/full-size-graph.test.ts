@@ -270,9 +270,10 @@ describe('CPU sessions keep an fp16 model float16 (server/runtime/session-option
     expect(plain.float16).toBeLessThan(2 * weights * 0.05);
   });
 
-  it('runs models of a GB or more without the CPU arena, and only on the CPU', () => {
+  it('runs models of 32 MB or more (MAXIM, SUPIR) without the CPU arena, and only on the CPU', () => {
     expect(sessionOptions('cpu', 2, 2e9).enableCpuMemArena).toBe(false);
-    expect(sessionOptions('cpu', 2, 50e6).enableCpuMemArena).toBeUndefined();
+    expect(sessionOptions('cpu', 2, 57.5e6).enableCpuMemArena).toBe(false);
+    expect(sessionOptions('cpu', 2, 9e6).enableCpuMemArena).toBeUndefined();
     expect(sessionOptions('cuda', 2, 2e9)).toEqual({ executionProviders: ['cuda'], graphOptimizationLevel: 'all', intraOpNumThreads: 2, logSeverityLevel: 3 });
   });
 });

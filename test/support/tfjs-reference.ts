@@ -86,7 +86,7 @@ export async function loadTfjsModel(tf: Tfjs, modelJson: string, def: PackageDef
  * Runs `model` on an NCHW 0..1 image the way upscaler does (scale into inputRange, NHWC),
  * returning NCHW 0..1 clipped, i.e. what the ONNX model is meant to output.
  */
-export function runTfjs(tf: Tfjs, model: TF.LayersModel, def: PackageDefinition, nchw: Float32Array, h: number, w: number) {
+export function runTfjs(tf: Tfjs, model: Pick<TF.LayersModel, 'predict'>, def: PackageDefinition, nchw: Float32Array, h: number, w: number) {
   const [ilo, ihi] = def.inputRange;
   const [olo, ohi] = def.outputRange;
   const nhwc = new Float32Array(h * w * 3);
@@ -103,4 +103,83 @@ export function runTfjs(tf: Tfjs, model: TF.LayersModel, def: PackageDefinition,
     }
   }
   return { data: res, dims: [1, oc, oh, ow] as const };
+}
+
+/**
+ * A TF.js graph model (the @upscalerjs MAXIM packages) from its files, through the same kind of
+ * file-reading IOHandler as loadTfjsModel.
+ */
+export async function loadTfjsGraphModel(tf: Tfjs, modelJson: string): Promise<TF.GraphModel> {
+  const json = JSON.parse(await readFile(modelJson, 'utf8'));
+  const specs: TF.io.WeightsManifestEntry[] = [];
+  const shards: Buffer[] = [];
+  for (const group of json.weightsManifest) {
+    specs.push(...group.weights);
+    for (const p of group.paths) shards.push(await readFile(path.join(path.dirname(modelJson), p)));
+  }
+  const all = Buffer.concat(shards);
+  return tf.loadGraphModel({
+    load: async () => ({
+      modelTopology: json.modelTopology,
+      weightSpecs: specs,
+      weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+      format: json.format,
+      generatedBy: json.generatedBy,
+      convertedBy: json.convertedBy,
+      signature: json.signature,
+    }),
+  });
+}
+
+/**
+ * TF.js's wasm backend has no Einsum kernel (MAXIM uses 732 of them). This registers one that
+ * runs tfjs-backend-cpu's own Einsum algorithm (transpose and reshape each operand along
+ * backend_util's compute path, broadcast-multiply, sum the contracted axis) on the wasm
+ * backend's kernels. The cpu backend itself takes minutes for a 64x64 MAXIM run. The reference
+ * stays TF.js's code; nothing of the converter is involved.
+ */
+export function registerWasmEinsum(tf: Tfjs): void {
+  if (tf.getKernel('Einsum', 'wasm')) return;
+  const kernel = (name: string) => {
+    const k = tf.getKernel(name, 'wasm');
+    if (!k) throw new Error(`the wasm backend has no ${name} kernel`);
+    return k.kernelFunc as (args: { inputs: object; backend: unknown; attrs?: object }) => TF.TensorInfo;
+  };
+  const [transpose, reshape, multiply, sum] = ['Transpose', 'Reshape', 'Multiply', 'Sum'].map(kernel) as [ReturnType<typeof kernel>, ReturnType<typeof kernel>, ReturnType<typeof kernel>, ReturnType<typeof kernel>];
+  const { backend_util: bu, util } = tf;
+  tf.registerKernel({
+    kernelName: 'Einsum',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const tensors = inputs as unknown as TF.TensorInfo[];
+      const { equation } = attrs as unknown as { equation: string };
+      const { allDims, summedDims, idDims } = bu.decodeEinsumEquation(equation, tensors.length);
+      bu.checkEinsumDimSizes(allDims.length, idDims, tensors as TF.Tensor[]);
+      const { path: order, steps } = bu.getEinsumComputePath(summedDims, idDims);
+      let out: TF.TensorInfo | null = null;
+      let remaining = allDims.length;
+      const temps: TF.TensorInfo[] = [];
+      for (let i = 0; i < steps.length; ++i) {
+        for (const term of steps[i]!) {
+          const { permutationIndices: perm, expandDims } = bu.getEinsumPermutation(remaining, idDims[term]!);
+          let x = tensors[term]!;
+          if (!bu.isIdentityPermutation(perm)) temps.push((x = transpose({ inputs: { x }, backend, attrs: { perm } })));
+          const target = x.shape.slice();
+          for (const d of expandDims) target.splice(d, 0, 1);
+          if (!util.arraysEqual(x.shape, target)) temps.push((x = reshape({ inputs: { x }, backend, attrs: { shape: target } })));
+          if (out === null) out = x;
+          else temps.push((out = multiply({ inputs: { a: x, b: out }, backend })));
+        }
+        if (i < steps.length - 1) {
+          if (order[i]! >= 0) {
+            temps.push((out = sum({ inputs: { x: out }, backend, attrs: { axis: order[i]! - (allDims.length - remaining), keepDims: false } })));
+          }
+          remaining--;
+        }
+      }
+      const b = backend as unknown as { disposeData(id: object): void };
+      for (const t of temps) if (t !== out) b.disposeData(t.dataId);
+      return out!;
+    },
+  });
 }

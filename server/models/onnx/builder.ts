@@ -39,12 +39,12 @@ export const OP_TYPES = [
   'Concat', 'Split', 'Slice', 'Gather', 'Shape', 'ConstantOfShape', 'Range', 'Pad',
   'DepthToSpace', 'SpaceToDepth', 'Resize',
   // onnxruntime's contrib ops (domain com.microsoft, version 1): CPU and CUDA kernels.
-  'MultiHeadAttention',
+  'MultiHeadAttention', 'FastGelu',
 ] as const;
 export type OpType = (typeof OP_TYPES)[number];
 
 /** Ops outside the standard ONNX domain, and theirs. */
-const OP_DOMAINS: Partial<Record<OpType, string>> = { MultiHeadAttention: 'com.microsoft' };
+const OP_DOMAINS: Partial<Record<OpType, string>> = { MultiHeadAttention: 'com.microsoft', FastGelu: 'com.microsoft' };
 
 export interface Value {
   readonly name: string;

@@ -114,7 +114,7 @@ function parseRefs(file: string, raw: unknown, key: string): TensorRef[] {
   return list.map((r) => parseRef(file, r, key));
 }
 
-function parseManifest(file: string, raw: unknown): KerasModel['groups'] {
+export function parseManifest(file: string, raw: unknown): KerasModel['groups'] {
   if (!Array.isArray(raw)) throw badModel(file, 'no weightsManifest');
   return raw.map((g, gi) => {
     if (!isObj(g) || !Array.isArray(g.paths) || !Array.isArray(g.weights)) {

@@ -15,9 +15,21 @@ export interface Weight {
 
 const QUANT_BYTES = { uint8: 1, uint16: 2, float16: 2 } as const;
 
-export async function readWeights(model: KerasModel): Promise<Map<string, Weight>> {
-  const dir = path.dirname(model.file);
+export async function readWeights(model: Pick<KerasModel, 'file' | 'groups'>): Promise<Map<string, Weight>> {
   const out = new Map<string, Weight>();
+  await forEachWeight(model, (spec, bytes, count) => out.set(spec.name, { shape: spec.shape, data: decode(spec, bytes, count) }));
+  return out;
+}
+
+/**
+ * Walks every weight of every manifest group with its raw bytes (little-endian, unaligned) and
+ * element count; a short shard set fails naming the weight it ends before.
+ */
+export async function forEachWeight(
+  model: Pick<KerasModel, 'file' | 'groups'>,
+  visit: (spec: WeightSpec, bytes: Uint8Array, count: number) => void,
+): Promise<void> {
+  const dir = path.dirname(model.file);
   for (const group of model.groups) {
     const parts = await Promise.all(group.paths.map((p) => readShard(model.file, path.join(dir, p))));
     const bytes = concat(parts);
@@ -28,11 +40,10 @@ export async function readWeights(model: KerasModel): Promise<Map<string, Weight
       if (offset + size > bytes.byteLength) {
         throw badModel(model.file, `shards [${group.paths.join(', ')}] end before weight '${spec.name}' (${bytes.byteLength} bytes, need ${offset + size})`);
       }
-      out.set(spec.name, { shape: spec.shape, data: decode(spec, bytes.subarray(offset, offset + size), count) });
+      visit(spec, bytes.subarray(offset, offset + size), count);
       offset += size;
     }
   }
-  return out;
 }
 
 async function readShard(modelFile: string, shard: string): Promise<Uint8Array> {
@@ -54,8 +65,8 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Copies into a fresh, aligned Float32Array (shard offsets need not be 4-byte aligned). */
-function decode(spec: WeightSpec, bytes: Uint8Array, count: number): Float32Array {
+/** Copies into a fresh, aligned Float32Array (shard offsets need not be 4-byte aligned); int32 and quantised weights become their float values. */
+export function decode(spec: WeightSpec, bytes: Uint8Array, count: number): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(count);
   const q = spec.quantization;
