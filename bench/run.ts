@@ -5,8 +5,11 @@ import { measureDegrade } from './degrade.ts';
 import { measureExecutorOverhead } from './executor-overhead.ts';
 import { measureFullSize } from './full-size.ts';
 import { measureMemory } from './memory.ts';
+import { measureMemoryRestore } from './memory-restore.ts';
 import { measureSupirStep } from './supir-step.ts';
 import { measureUpscale } from './upscale.ts';
+import { measureQueue } from './queue.ts';
+import { measureRestoreQuality } from './restore-quality.ts';
 
 const r = await measureExecutorOverhead();
 const fmt = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
@@ -36,6 +39,15 @@ await measureDegrade((line) => process.stdout.write(`${line}\n`));
 
 process.stdout.write('\nx4 upscaling (tiled: 2x2 tiles overlapping by 16 px):\n');
 await measureUpscale((line) => process.stdout.write(`${line}\n`));
+
+process.stdout.write('\nRestoration quality of the shipped models (MAXIM, ESRGAN) and plain filters on the shared test photos:\n');
+await measureRestoreQuality((line) => process.stdout.write(`${line}\n`));
+
+process.stdout.write('\nLarge photos in bounded memory (peak RSS of a real server process; bench/memory-restore.ts says what runs for real):\n');
+await measureMemoryRestore((line) => process.stdout.write(`${line}\n`));
+
+process.stdout.write('\nScale-out queue (BullMQ + Redis, real redis-server and worker processes) against the embedded queue:\n');
+await measureQueue((line) => process.stdout.write(`${line}\n`));
 
 // The full-size step writes 7.7 + 15.5 GB of weights and needs ~17 GB of RAM for fp32: only on request.
 if (process.env.SUPIR_BENCH_FULL === '1') {

@@ -61,7 +61,12 @@ export function macsPerInputPixel(bytes: Uint8Array): number {
     switch (node.opType) {
       case 'Conv': {
         out = at / Math.max(1, ints(node, 'strides')[0] ?? 1);
-        macs += elements(inputs[1]) * out * out;
+        const dims = weights.get(inputs[1] ?? '')?.dims ?? [];
+        const group = num(attr(node, 'group')?.i as Long) || 1;
+        // A per-channel scale written as a depthwise 1x1 conv (the ESRGAN converter's residual
+        // scaling, kept in onnxruntime's blocked layout) is element-wise work, left out like the rest.
+        const perChannel = group > 1 && dims[0] === group && dims.slice(1).every((d) => d === 1);
+        if (!perChannel) macs += elements(inputs[1]) * out * out;
         break;
       }
       case 'ConvTranspose':

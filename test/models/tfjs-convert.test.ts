@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { StudioError } from '../../nodes/api/errors.ts';
 import { GraphBuilder } from '../../server/models/onnx/builder.ts';
 import { foldUpsampleWeights } from '../../server/models/tfjs/conv.ts';
-import { convertTfjsLayersModel, convertTfjsLayersModelDetailed } from '../../server/models/tfjs/convert.ts';
+import { CONVERTER_VERSION, convertTfjsLayersModel, convertTfjsLayersModelDetailed } from '../../server/models/tfjs/convert.ts';
 import { ensureShippedModel, findShippedModel, shippedModelJsonPath } from '../../server/models/tfjs/shipped.ts';
 import { loadTfjs } from '../support/tfjs-reference.ts';
 import { maxAbsDiff } from '../support/close.ts';
@@ -157,6 +157,44 @@ describe('synthetic Keras models against TF.js', () => {
   });
 });
 
+describe('residual scaling fold (esrgan-thick)', () => {
+  const thickX2 = () => shippedModelJsonPath(findShippedModel('esrgan-thick x2'));
+  const [h, w] = [10, 9];
+  const x = random(3 * h * w, 17, 0, 1);
+
+  it('folds MultiplyBeta into the conv it reads and makes the others 1x1 depthwise convs: no Mul left', async () => {
+    const plain = await convertTfjsLayersModelDetailed(thickX2(), { foldScale: false });
+    const folded = await convertTfjsLayersModelDetailed(thickX2());
+    expect(plain.opCounts.Mul).toBe(40); // 30 after an RDB's last conv, 10 after an RRDB's Add
+    expect(folded.opCounts.Mul).toBeUndefined();
+    expect(folded.opCounts.Conv).toBe(plain.opCounts.Conv! + 10);
+    expect(folded.macsPerOutputPixel).toBe(plain.macsPerOutputPixel);
+    const a = await run(plain.bytes, x, [1, 3, h, w]);
+    const b = await run(folded.bytes, x, [1, 3, h, w]);
+    expect(b.dims).toEqual(a.dims);
+    expect(maxAbsDiff(a.data, b.data)).toBeLessThan(1e-6);
+  });
+
+  it('leaves the weights of a conv that another layer reads as well', async () => {
+    const dir = path.join(tmp, 'thick-shared-conv');
+    await mkdir(dir, { recursive: true });
+    const src = path.dirname(thickX2());
+    for (const f of await readdir(src)) if (f.endsWith('.bin')) await copyFile(path.join(src, f), path.join(dir, f));
+    const json = JSON.parse(await readFile(thickX2(), 'utf8'));
+    const layers = json.modelTopology.model_config.config.layers as Array<{ name: string; inbound_nodes: unknown[][] }>;
+    // LRL_1_1 = Pre_blocks_conv + β·LFF_1_1 + LFF_1_1: LFF_1_1 now has two readers.
+    layers.find((l) => l.name === 'LRL_1_1')!.inbound_nodes[0]!.push(['LFF_1_1', 0, 0, {}]);
+    const file = path.join(dir, 'model.json');
+    await writeFile(file, JSON.stringify(json));
+    const plain = await convertTfjsLayersModelDetailed(file, { foldScale: false });
+    const folded = await convertTfjsLayersModelDetailed(file);
+    expect(folded.opCounts.Conv).toBe(plain.opCounts.Conv! + 11);
+    const a = await run(plain.bytes, x, [1, 3, h, w]);
+    const b = await run(folded.bytes, x, [1, 3, h, w]);
+    expect(maxAbsDiff(a.data, b.data)).toBeLessThan(1e-6);
+  });
+});
+
 describe('bad model files', () => {
   const slimX2 = () => shippedModelJsonPath(findShippedModel('esrgan-slim x2'));
 
@@ -212,17 +250,18 @@ describe('bad model files', () => {
 });
 
 describe('shipped models', () => {
-  it('converts on first use, caches by package version and hashes the file', async () => {
+  it('converts on first use, caches by package and converter version and hashes the file', async () => {
     const modelsDir = path.join(tmp, 'models');
     const [first, concurrent] = await Promise.all([
       ensureShippedModel('esrgan-slim x2', modelsDir),
       ensureShippedModel('esrgan-slim x2', modelsDir),
     ]);
-    expect(first.path).toBe(path.join(modelsDir, 'shipped', 'esrgan-slim-1.0.0-x2.onnx'));
+    const name = `esrgan-slim-1.0.0-c${CONVERTER_VERSION}-x2.onnx`;
+    expect(first.path).toBe(path.join(modelsDir, 'shipped', name));
     expect(concurrent).toEqual(first);
     const bytes = await readFile(first.path);
     expect(first.hash).toBe(createHash('sha256').update(bytes).digest('hex'));
-    expect(await readdir(path.dirname(first.path))).toEqual(['esrgan-slim-1.0.0-x2.onnx']);
+    expect(await readdir(path.dirname(first.path))).toEqual([name]);
     expect(await ensureShippedModel('esrgan-slim x2', modelsDir)).toEqual(first);
     // Conversion is deterministic, so a fresh cache gives the same hash.
     expect((await ensureShippedModel('esrgan-slim x2', path.join(tmp, 'models2'))).hash).toBe(first.hash);

@@ -14,7 +14,7 @@ import { extractTile, extractTiles, mergeTiles, planTiles, TileBlender } from '.
 import { hwcUint8ToImage } from '../../nodes/image/codec.ts';
 import LoadUpscaleModel from '../../nodes/upscale/load-model.ts';
 import { macsPerInputPixel, modelMacsPerInputPixel } from '../../nodes/upscale/model-cost.ts';
-import UpscaleImage, { RUN_MACS, runTileSize } from '../../nodes/upscale/upscale-image.ts';
+import UpscaleImage, { evenTile, RUN_MACS, runTileSize } from '../../nodes/upscale/upscale-image.ts';
 import { createModelLibrary } from '../../server/models/library.ts';
 import { GraphBuilder } from '../../server/models/onnx/builder.ts';
 import { findShippedModel } from '../../server/models/tfjs/shipped.ts';
@@ -111,6 +111,20 @@ describe('TileBlender', () => {
       blender.normalise(target);
       const size = 3 * 70 * 100;
       expect(Array.from(target)).toEqual(Array.from(merged.data.subarray(item * size, (item + 1) * size)));
+    }
+  });
+});
+
+describe('evenTile', () => {
+  it('splits a side evenly over as many tiles as the cap needs, never above the cap', () => {
+    expect(evenTile(248, 256, 256, 16)).toBe(136);
+    expect(evenTile(248, 200, 120, 16)).toBe(200);
+    for (const [cap, w, h] of [[144, 1024, 1024], [64, 1411, 900], [248, 256, 90], [96, 97, 97]] as const) {
+      const tile = evenTile(cap, w, h, 16);
+      expect(tile).toBeLessThanOrEqual(cap);
+      const ov = Math.min(16, Math.floor(cap / 2));
+      const count = (t: number) => planTiles(w, h, { tile: t, overlap: Math.min(ov, Math.floor(t / 2)) }).tiles.length;
+      expect(count(tile), `${w}x${h} under ${cap}`).toBe(count(cap));
     }
   });
 });

@@ -1,10 +1,12 @@
 /**
- * Keras Conv2D → ONNX Conv (NCHW, OIHW weights), plus the one rewrite worth having: a nearest
- * UpSampling2D by s whose only reader is a stride-1 'same' conv becomes a conv at LOW resolution
- * with s² times the output channels, then DepthToSpace. Same result, but the s²-times larger
- * upsampled tensor (48 channels at 16x the pixels in slim x4) is never built: 1.1-1.4x faster.
+ * Keras Conv2D → ONNX Conv (NCHW, OIHW weights), plus two rewrites. A nearest UpSampling2D by s
+ * whose only reader is a stride-1 'same' conv becomes a conv at LOW resolution with s² times the
+ * output channels, then DepthToSpace. Same result, but the s²-times larger upsampled tensor (48
+ * channels at 16x the pixels in slim x4) is never built: 1.1-1.4x faster. And a conv whose only
+ * reader is a MultiplyBeta (esrgan-thick's residual scaling) takes the factor into its weights and
+ * bias (see residualScale in context.ts and multiplyBeta in layers.ts).
  */
-import { activation, checkChannelsLast, configNumbers, layerError, layerWeight, type ConvertContext, type Tensor } from './context.ts';
+import { activation, checkChannelsLast, configNumbers, layerError, layerWeight, residualScale, type ConvertContext, type Tensor } from './context.ts';
 import type { KerasLayer } from './manifest.ts';
 import { materialise } from './upsample.ts';
 
@@ -22,7 +24,10 @@ export function conv2d(ctx: ConvertContext, layer: KerasLayer, input: Tensor): T
   if (padding !== 'same' && padding !== 'valid') throw layerError(ctx, layer, `padding '${String(padding)}' is not supported`);
   const cin = input.upsample ? input.upsample.source.channels : input.channels;
   if (cinPerGroup * groups !== cin) throw layerError(ctx, layer, `kernel expects ${cinPerGroup * groups} input channels, got ${cin}`);
-  const bias = layer.config.use_bias === false ? undefined : layerWeight(ctx, layer, 'bias').data;
+  const beta = residualScale(ctx, layer, layer.config.activation);
+  const rawBias = layer.config.use_bias === false ? undefined : layerWeight(ctx, layer, 'bias').data;
+  const bias = beta === undefined ? rawBias : rawBias?.map((v) => v * beta);
+  const kernelData = beta === undefined ? kernel.data : kernel.data.map((v) => v * beta);
   const [sy = 1, sx = 1] = strides;
   const [dy = 1, dx = 1] = dilation;
   const scale: [number, number] = [input.scale[0] / sy, input.scale[1] / sx];
@@ -35,7 +40,7 @@ export function conv2d(ctx: ConvertContext, layer: KerasLayer, input: Tensor): T
   let out;
   if (foldable) {
     const s = up.size[0];
-    const folded = foldUpsampleWeights(hwioToOihw(kernel.data, kh, kw, cin, cout), cout, cin, kh, kw, s);
+    const folded = foldUpsampleWeights(hwioToOihw(kernelData, kh, kw, cin, cout), cout, cin, kh, kw, s);
     const w = g.initializer(`${layer.name}.weight_folded_x${s}`, folded.weight, [cout * s * s, cin, folded.kh, folded.kw]);
     const b = bias ? g.initializer(`${layer.name}.bias_folded_x${s}`, repeat(bias, s * s), [cout * s * s]) : null;
     const ry = (folded.kh - 1) / 2;
@@ -44,7 +49,7 @@ export function conv2d(ctx: ConvertContext, layer: KerasLayer, input: Tensor): T
     out = g.op('DepthToSpace', [low], { blocksize: s, mode: 'DCR' }, { name: `${layer.name}.depth_to_space` });
   } else {
     const x = up ? materialise(ctx, input) : input.value;
-    const w = g.initializer(`${layer.name}.weight`, hwioToOihw(kernel.data, kh, kw, cinPerGroup, cout), [cout, cinPerGroup, kh, kw]);
+    const w = g.initializer(`${layer.name}.weight`, hwioToOihw(kernelData, kh, kw, cinPerGroup, cout), [cout, cinPerGroup, kh, kw]);
     const b = bias ? g.initializer(`${layer.name}.bias`, bias, [cout]) : null;
     const attrs: Record<string, number[] | number | string> = { kernel_shape: [kh, kw], strides: [sy, sx], dilations: [dy, dx], group: groups };
     if (padding === 'same') {
@@ -55,7 +60,7 @@ export function conv2d(ctx: ConvertContext, layer: KerasLayer, input: Tensor): T
     }
     out = g.op('Conv', [x, w, b], attrs, { name: layer.name });
   }
-  return { value: activation(ctx, layer, layer.config.activation, out), channels: cout, scale };
+  return { value: activation(ctx, layer, layer.config.activation, out), channels: cout, scale, ...(beta === undefined ? {} : { prescaled: beta }) };
 }
 
 /** Stride-1 'same' padding as TF computes it: total (k-1)·d, the extra pixel after. */

@@ -12,11 +12,19 @@ import { packageRanges, type ModelRanges } from './ranges.ts';
 import { materialise } from './upsample.ts';
 import { readWeights } from './weights.ts';
 
+/**
+ * Bump whenever a change alters the converted graph, so that shipped.ts's cache (keyed by the
+ * package version) does not reuse a file an older converter wrote. 2: residual scaling folded.
+ */
+export const CONVERTER_VERSION = 2;
+
 export interface ConvertOptions {
   /** Override the pixel ranges (default: from the owning @upscalerjs package, else 0..1). */
   ranges?: Omit<ModelRanges, 'source'>;
   /** Fold nearest-upsample + conv into conv + DepthToSpace (default true). */
   foldUpsample?: boolean;
+  /** Fold residual scaling (MultiplyBeta) into convs, see layers.ts (default true). */
+  foldScale?: boolean;
 }
 
 export interface ConvertResult {
@@ -49,7 +57,15 @@ export async function convertTfjsLayersModelDetailed(modelJsonPath: string, opts
   }
   const graphName = path.basename(path.dirname(path.resolve(modelJsonPath))); // e.g. 'x4'
   const g = new GraphBuilder({ name: graphName, producer: 'supir-studio tfjs-converter' });
-  const ctx: ConvertContext = { g, file: model.file, weights, foldUpsample: opts.foldUpsample ?? true, macsPerInputPixel: 0 };
+  const ctx: ConvertContext = {
+    g,
+    file: model.file,
+    weights,
+    foldUpsample: opts.foldUpsample ?? true,
+    foldScale: opts.foldScale ?? true,
+    readers: readersOf(model),
+    macsPerInputPixel: 0,
+  };
   const consumers = countConsumers(model);
   const tensors = new Map<string, Tensor>();
   const layerCounts: Record<string, number> = {};
@@ -112,6 +128,17 @@ function countConsumers(model: KerasModel): Map<string, number> {
     counts.set(refKey(r), (counts.get(refKey(r)) ?? 0) + 1);
   }
   return counts;
+}
+
+/** The layers reading each layer; a model output counts as a reader of its own. */
+function readersOf(model: KerasModel): Map<string, KerasLayer[]> {
+  const readers = new Map<string, KerasLayer[]>();
+  const add = (name: string, reader: KerasLayer): void => {
+    readers.set(name, [...(readers.get(name) ?? []), reader]);
+  };
+  for (const layer of model.layers) for (const r of layer.inbound.flat()) add(r[0], layer);
+  for (const r of model.outputs) add(r[0], { className: 'ModelOutput', name: r[0], config: {}, inbound: [] });
+  return readers;
 }
 
 function inputChannels(model: KerasModel, layer: KerasLayer): number {

@@ -1,5 +1,5 @@
 /** The table of supported Keras layer classes and their ONNX emitters (all NCHW). */
-import { activation, layerError, type ConvertContext, type Tensor } from './context.ts';
+import { activation, betaOf, layerError, type ConvertContext, type Tensor } from './context.ts';
 import { conv2d } from './conv.ts';
 import type { KerasLayer } from './manifest.ts';
 import { materialise, pixelShuffle, upSampling2d } from './upsample.ts';
@@ -52,11 +52,26 @@ const leakyRelu = single((ctx, layer, input) => {
   return { value, channels: input.channels, scale: input.scale };
 });
 
-/** esrgan-thick's residual scaling: the package JS multiplies by a constant BETA = 0.2. */
+/**
+ * esrgan-thick's residual scaling: the package JS multiplies by a constant BETA = 0.2. After a
+ * conv the factor is already in its weights (conv.ts); elsewhere (the scale of a whole RRDB,
+ * after an Add) it is a 1x1 depthwise conv of weight β rather than a Mul: the same single
+ * multiply per value, but one that onnxruntime keeps in its blocked NCHWc layout and fuses with
+ * the Add that follows. A Mul by a scalar is not an NCHWc op, so each one sent every later conv
+ * of the model through layout conversions (ReorderInput/ReorderOutput) and plain-layout Concats.
+ */
 const multiplyBeta = single((ctx, layer, input) => {
-  const beta = typeof layer.config.beta === 'number' ? layer.config.beta : 0.2;
-  const value = ctx.g.op('Mul', [materialise(ctx, input), ctx.g.scalar(beta)], {}, { name: layer.name });
-  return { value, channels: input.channels, scale: input.scale };
+  const beta = betaOf(layer);
+  if (input.prescaled !== undefined) {
+    if (input.prescaled !== beta) throw layerError(ctx, layer, `input was scaled by ${input.prescaled}, not ${beta}`);
+    return { value: input.value, channels: input.channels, scale: input.scale };
+  }
+  const x = materialise(ctx, input);
+  const c = input.channels;
+  const value = ctx.foldScale
+    ? ctx.g.op('Conv', [x, ctx.g.initializer(`${layer.name}.weight`, new Float32Array(c).fill(beta), [c, 1, 1, 1])], { kernel_shape: [1, 1], group: c }, { name: layer.name })
+    : ctx.g.op('Mul', [x, ctx.g.scalar(beta)], {}, { name: layer.name });
+  return { value, channels: c, scale: input.scale };
 });
 
 export const LAYER_EMITTERS: Readonly<Record<string, Emitter>> = {
