@@ -22,7 +22,7 @@ export const FIXED_TILE = { cpu: 128, gpu: 256 } as const;
  */
 export default defineNode({
   id: 'LoadUpscaleModel',
-  displayName: 'Load Restore / Upscale Model',
+  displayName: 'Load Restore Model',
   category: 'upscale',
   description: 'Opens an image-to-image model (shipped MAXIM restoration and ESRGAN upscaling models, or ONNX files in the models folder) on an execution provider.',
   inputs: {},

@@ -44,7 +44,7 @@ export function runTileSize(opts: { tileSize: number; scale: number; macsPerInpu
  */
 export default defineNode({
   id: 'UpscaleImage',
-  displayName: 'Restore / Upscale Image (model)',
+  displayName: 'Restore Image (model)',
   category: 'upscale',
   description: 'Runs an image model on every image of the batch, tile by tile: MAXIM restoration (denoise, deblur, derain, dehaze, low light, retouch) or ESRGAN upscaling.',
   inputs: { model: { type: 'UPSCALE_MODEL' }, image: { type: 'IMAGE' } },

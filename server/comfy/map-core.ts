@@ -158,7 +158,7 @@ export const CORE_MAPPERS: Record<string, Mapper> = {
     linkImage(n, 'upscale_model', made, 'model');
     linkImage(n, 'image', made, 'image');
     ctx.target(n.id, 0, { our: n.id, output: 'image' });
-    ctx.report.mapped(ctx.label(n), 'Restore / Upscale Image (model), tiled with a smooth blend');
+    ctx.report.mapped(ctx.label(n), 'Restore Image (model), tiled with a smooth blend');
   },
   'Image Comparer (rgthree)'(n, ctx) {
     const made = ctx.add({ key: n.id, origin: n.id, type: 'CompareImages', widgets: { label_a: 'A', label_b: 'B' } });

@@ -4,6 +4,7 @@
  * become one Load SUPIR Model whose pack is named after both files, and the report gives the
  * command that makes it. Also the SUPIR Sample node with its ranges, and the sides-to-32 resize.
  */
+import type { SamplerSettings } from '../../nodes/supir/lib/sampler-run.ts';
 import { DEFAULT_SUPIR_PACK } from '../../nodes/supir/load-model.ts';
 import type { ComfyNode, Ref } from './graph.ts';
 import type { ImportContext, OurNode, Scalar, Source } from './build.ts';
@@ -100,19 +101,9 @@ export function snapTo32(n: ComfyNode, ctx: ImportContext, imageInput: string): 
   return { our: resize.key, output: 'image' };
 }
 
-export interface SamplerValues {
+export interface SamplerValues extends SamplerSettings {
   sampler: string;
-  steps: number;
   seed: number;
-  cfg_scale: number;
-  cfg_scale_start: number;
-  linear_cfg: boolean;
-  control_scale: number;
-  control_scale_start: number;
-  linear_control_scale: boolean;
-  restoration_scale: number;
-  s_churn: number;
-  s_noise: number;
   tile_size: number;
   tile_stride: number;
 }

@@ -12,6 +12,7 @@ import type { EngineEvent, PromptQueueApi } from '../engine/index.ts';
 import { hasToken, type AuthOptions } from '../http/auth.ts';
 import { refusalReason, type GuardOptions } from '../http/guard.ts';
 import { createLogger } from '../log.ts';
+import { refuse } from '../ws/refuse.ts';
 import { comfyImage, type ComfyBridge } from './bridge.ts';
 
 const log = createLogger('comfy-ws');
@@ -162,9 +163,4 @@ export function attachComfyWebSocket(server: Server, opts: ComfyWsOptions): Comf
         wss.close(() => resolve());
       }),
   };
-}
-
-function refuse(socket: Duplex, status: number, text: string): void {
-  socket.once('finish', () => socket.destroy());
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }

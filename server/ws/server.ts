@@ -5,6 +5,7 @@ import type { EngineEvent, PromptQueueApi } from '../engine/index.ts';
 import { hasToken, type AuthOptions } from '../http/auth.ts';
 import { refusalReason, type GuardOptions } from '../http/guard.ts';
 import { createLogger } from '../log.ts';
+import { refuse } from './refuse.ts';
 import { encodeServerMessage } from './protocol.ts';
 
 const log = createLogger('ws');
@@ -158,9 +159,4 @@ export function attachWebSocketServer(server: Server, opts: WsOptions): WsHandle
         wss.close(() => resolve());
       }),
   };
-}
-
-function refuse(socket: Duplex, status: number, text: string): void {
-  socket.once('finish', () => socket.destroy());
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }

@@ -79,6 +79,10 @@ describe('the editor in a browser', () => {
   it('builds a graph from the library, runs it, and re-runs only what changed', async () => {
     await page.getByTestId('workflow-menu-button').click();
     await page.getByTestId('menu-new').click();
+    // The default template was changed (its smaller photo): New asks first; its work is not kept.
+    await page.getByTestId('unsaved-dialog').waitFor();
+    await page.getByTestId('unsaved-discard').click();
+    await page.getByTestId('unsaved-dialog').waitFor({ state: 'detached' });
     expect(await nodeIds(page)).toEqual([]);
 
     ids.load = await addFromLibrary(page, 'LoadImage', { x: 130, y: 200 });

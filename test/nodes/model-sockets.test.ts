@@ -83,7 +83,7 @@ describe('model socket types', () => {
         node_type: 'SupirStage1',
         input: 'model',
         code: 'type_mismatch',
-        message: "expects SUPIR_MODEL but is linked to UPSCALE_MODEL output 'model' of node 1 ('Load Restore / Upscale Model')",
+        message: "expects SUPIR_MODEL but is linked to UPSCALE_MODEL output 'model' of node 1 ('Load Restore Model')",
       },
       {
         node_id: '5',
@@ -133,7 +133,7 @@ describe('POST /api/prompt with a wrong model link', () => {
         node_type: 'SupirStage1',
         input: 'model',
         code: 'type_mismatch',
-        message: "expects SUPIR_MODEL but is linked to UPSCALE_MODEL output 'model' of node 1 ('Load Restore / Upscale Model')",
+        message: "expects SUPIR_MODEL but is linked to UPSCALE_MODEL output 'model' of node 1 ('Load Restore Model')",
       },
     ]);
   });

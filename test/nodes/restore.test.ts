@@ -1,5 +1,5 @@
 /**
- * MAXIM through the Restore / Upscale node: the model is opened for one square tile size (128 px
+ * MAXIM through the Restore Image (model) node: the model is opened for one square tile size (128 px
  * on the CPU), images smaller than a tile are mirrored up to it and cropped back, every run gets
  * exactly that size, another tile_size converts the model once more, strength mixes with the
  * input, and the denoiser really removes noise from a photo.
@@ -7,7 +7,6 @@
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ModelSession, Runtime } from '../../nodes/api/runtime.ts';
 import type { ModelHandle } from '../../nodes/api/sockets.ts';
 import { createImage, type ImageTensor } from '../../nodes/api/tensor.ts';
 import { hwcUint8ToImage } from '../../nodes/image/codec.ts';
@@ -18,6 +17,7 @@ import { createModelLibrary } from '../../server/models/library.ts';
 import { createRuntime, type StudioRuntime } from '../../server/runtime/index.ts';
 import { maxAbsDiff } from '../support/close.ts';
 import { fakeContext, runNode, tempEnv } from '../support/fake-context.ts';
+import { recording } from '../support/recording-runtime.ts';
 
 const PHOTO = path.resolve(import.meta.dirname, '../../assets/inputs/astronaut.png');
 
@@ -38,26 +38,6 @@ function noisy(image: ImageTensor, sigma: number, seed = 11): ImageTensor {
   return out;
 }
 
-function recording(inner: Runtime): { runtime: Runtime; dims: number[][] } {
-  const dims: number[][] = [];
-  return {
-    dims,
-    runtime: {
-      providers: () => inner.providers(),
-      release: (id) => inner.release(id),
-      async load(file, opts) {
-        const session = await inner.load(file, opts);
-        const wrapped: ModelSession = Object.create(session) as ModelSession;
-        wrapped.run = (feeds, o) => {
-          dims.push([...Object.values(feeds)[0]!.dims]);
-          return session.run(feeds, o);
-        };
-        return wrapped;
-      },
-    },
-  };
-}
-
 describe('padReflect', () => {
   it('mirrors without repeating the edge and leaves the tile in the top-left corner', () => {
     const tile = createImage(1, 1, 2, 3, Float32Array.from([1, 2, 3, 4, 5, 6]));
@@ -68,7 +48,7 @@ describe('padReflect', () => {
   });
 });
 
-describe('MAXIM in Restore / Upscale Image', () => {
+describe('MAXIM in Restore Image (model)', () => {
   const { env, cleanup } = tempEnv();
   let runtime: StudioRuntime;
   let enhance: ModelHandle;
@@ -93,7 +73,7 @@ describe('MAXIM in Restore / Upscale Image', () => {
     const rec = recording(runtime);
     const out = (await runNode(UpscaleImage, { model: enhance, image, tile_size: 0, overlap: 16, strength: 1 }, fakeContext({ ...env, runtime: rec.runtime }))).image as ImageTensor;
     expect([out.n, out.c, out.h, out.w]).toEqual([1, 3, 70, 100]);
-    expect(rec.dims).toEqual([[1, 3, 128, 128]]);
+    expect(rec.runs.map((r) => r.dims)).toEqual([[1, 3, 128, 128]]);
     const session = await runtime.load(enhance.id, { provider: 'cpu' });
     const padded = padReflect(image, 128);
     const full = (await session.run({ input: { data: padded.data, dims: [1, 3, 128, 128] } })).output!.data;
@@ -109,7 +89,7 @@ describe('MAXIM in Restore / Upscale Image', () => {
     const rec = recording(runtime);
     const ctx = fakeContext({ ...env, runtime: rec.runtime });
     const full = (await runNode(UpscaleImage, { model: enhance, image, tile_size: 0, overlap: 16, strength: 1 }, ctx)).image as ImageTensor;
-    expect(rec.dims).toEqual(Array(4).fill([1, 3, 128, 128]));
+    expect(rec.runs.map((r) => r.dims)).toEqual(Array(4).fill([1, 3, 128, 128]));
     expect(ctx.progressCalls.at(-1)).toEqual([4, 4]);
     const none = (await runNode(UpscaleImage, { model: enhance, image, tile_size: 0, overlap: 16, strength: 0 }, fakeContext(env))).image as ImageTensor;
     expect(maxAbsDiff(none.data, image.data)).toBe(0);
@@ -123,8 +103,8 @@ describe('MAXIM in Restore / Upscale Image', () => {
     const rec = recording(runtime);
     await runNode(UpscaleImage, { model: enhance, image, tile_size: 100, overlap: 16, strength: 1 }, fakeContext({ ...env, runtime: rec.runtime }));
     await runNode(UpscaleImage, { model: enhance, image, tile_size: 64, overlap: 16, strength: 1 }, fakeContext({ ...env, runtime: rec.runtime }));
-    expect(rec.dims[0]).toEqual([1, 3, 128, 128]);
-    expect(rec.dims.slice(1)).toEqual(Array(4).fill([1, 3, 64, 64]));
+    expect(rec.runs.map((r) => r.dims)[0]).toEqual([1, 3, 128, 128]);
+    expect(rec.runs.map((r) => r.dims).slice(1)).toEqual(Array(4).fill([1, 3, 64, 64]));
   }, 180_000);
 
   it('maxim-denoising removes Gaussian noise (σ 25/255) from a photo: PSNR up by more than 4 dB', async () => {

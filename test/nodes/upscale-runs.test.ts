@@ -7,7 +7,6 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InterruptedError } from '../../nodes/api/errors.ts';
-import type { ModelSession, Runtime } from '../../nodes/api/runtime.ts';
 import type { ModelHandle } from '../../nodes/api/sockets.ts';
 import type { ImageTensor } from '../../nodes/api/tensor.ts';
 import { extractTile, extractTiles, mergeTiles, planTiles, TileBlender } from '../../nodes/api/tiling.ts';
@@ -21,32 +20,13 @@ import { findShippedModel } from '../../server/models/tfjs/shipped.ts';
 import { createRuntime, type StudioRuntime } from '../../server/runtime/index.ts';
 import { imageFrom } from '../support/images.ts';
 import { fakeContext, runNode, tempEnv } from '../support/fake-context.ts';
+import { recording } from '../support/recording-runtime.ts';
 
 const PHOTO = path.resolve(import.meta.dirname, '../../assets/inputs/astronaut.png');
 
 async function photo(side: number): Promise<ImageTensor> {
   const { data, info } = await sharp(PHOTO).resize(side, side).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return hwcUint8ToImage(new Uint8Array(data), info.width, info.height, info.channels);
-}
-
-/** A runtime whose sessions record every run (input dims) and the moment it started. */
-function recording(inner: Runtime): { runtime: Runtime; runs: Array<{ dims: number[]; afterAbort: boolean }>; aborted: { at: boolean } } {
-  const runs: Array<{ dims: number[]; afterAbort: boolean }> = [];
-  const aborted = { at: false };
-  const runtime: Runtime = {
-    providers: () => inner.providers(),
-    release: (id) => inner.release(id),
-    async load(file, opts) {
-      const session = await inner.load(file, opts);
-      const wrapped: ModelSession = Object.create(session) as ModelSession;
-      wrapped.run = (feeds, o) => {
-        runs.push({ dims: [...Object.values(feeds)[0]!.dims], afterAbort: aborted.at });
-        return session.run(feeds, o);
-      };
-      return wrapped;
-    },
-  };
-  return { runtime, runs, aborted };
 }
 
 describe('model cost', () => {

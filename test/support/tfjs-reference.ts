@@ -61,6 +61,11 @@ export function packageDefinition(pkg: string, scale: number): PackageDefinition
 
 export async function loadTfjsModel(tf: Tfjs, modelJson: string, def: PackageDefinition): Promise<TF.LayersModel> {
   def.setup?.(tf);
+  return tf.loadLayersModel(await fileHandler(modelJson));
+}
+
+/** model.json and its shards as an IOHandler's artifacts: weights in manifest order, one buffer. */
+async function fileHandler(modelJson: string): Promise<TF.io.IOHandler> {
   const json = JSON.parse(await readFile(modelJson, 'utf8'));
   const specs: TF.io.WeightsManifestEntry[] = [];
   const shards: Buffer[] = [];
@@ -70,7 +75,7 @@ export async function loadTfjsModel(tf: Tfjs, modelJson: string, def: PackageDef
   }
   const all = Buffer.concat(shards);
   const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
-  return tf.loadLayersModel({
+  return {
     load: async () => ({
       modelTopology: json.modelTopology,
       weightSpecs: specs,
@@ -78,8 +83,9 @@ export async function loadTfjsModel(tf: Tfjs, modelJson: string, def: PackageDef
       format: json.format,
       generatedBy: json.generatedBy,
       convertedBy: json.convertedBy,
+      ...(json.signature ? { signature: json.signature } : {}),
     }),
-  });
+  };
 }
 
 /**
@@ -105,30 +111,9 @@ export function runTfjs(tf: Tfjs, model: Pick<TF.LayersModel, 'predict'>, def: P
   return { data: res, dims: [1, oc, oh, ow] as const };
 }
 
-/**
- * A TF.js graph model (the @upscalerjs MAXIM packages) from its files, through the same kind of
- * file-reading IOHandler as loadTfjsModel.
- */
+/** A TF.js graph model (the @upscalerjs MAXIM packages) from its files, as loadTfjsModel reads them. */
 export async function loadTfjsGraphModel(tf: Tfjs, modelJson: string): Promise<TF.GraphModel> {
-  const json = JSON.parse(await readFile(modelJson, 'utf8'));
-  const specs: TF.io.WeightsManifestEntry[] = [];
-  const shards: Buffer[] = [];
-  for (const group of json.weightsManifest) {
-    specs.push(...group.weights);
-    for (const p of group.paths) shards.push(await readFile(path.join(path.dirname(modelJson), p)));
-  }
-  const all = Buffer.concat(shards);
-  return tf.loadGraphModel({
-    load: async () => ({
-      modelTopology: json.modelTopology,
-      weightSpecs: specs,
-      weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
-      format: json.format,
-      generatedBy: json.generatedBy,
-      convertedBy: json.convertedBy,
-      signature: json.signature,
-    }),
-  });
+  return tf.loadGraphModel(await fileHandler(modelJson));
 }
 
 /**
