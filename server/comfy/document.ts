@@ -11,6 +11,7 @@ import type { NodeRegistry } from '../engine/registry.ts';
 import { isWorkflowFile } from '../protocol/workflow-schema.ts';
 import { isComfyApiWorkflow, isComfyUiWorkflow } from './graph.ts';
 import { importComfy, type ComfyImport, type ImportOptions } from './import.ts';
+import { pngDocumentsFromText } from '../protocol/png-documents.ts';
 
 /** ComfyUI's SaveImage and PreviewImage take `images`; ours take `image`. */
 const COMFY_ONLY_INPUTS = new Set(['images']);
@@ -37,17 +38,7 @@ export function isComfyOnly(raw: unknown, registry: NodeRegistry): boolean {
 /** The `workflow` and `prompt` text chunks of a PNG, parsed (absent or broken ones left out). */
 export function pngDocuments(bytes: Uint8Array): { workflow?: unknown; prompt?: unknown } {
   const text = readPngTextChunks(bytes);
-  const parse = (s: string | undefined): unknown => {
-    if (s === undefined) return undefined;
-    try {
-      return JSON.parse(s) as unknown;
-    } catch {
-      return undefined;
-    }
-  };
-  const workflow = parse(text.workflow);
-  const prompt = parse(text.prompt);
-  return { ...(workflow !== undefined ? { workflow } : {}), ...(prompt !== undefined ? { prompt } : {}) };
+  return pngDocumentsFromText(text);
 }
 
 export interface ReadDocument {

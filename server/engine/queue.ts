@@ -4,6 +4,7 @@ import type { OutputCache } from './cache.ts';
 import type { HistoryEntry, QueueItem } from '../protocol/history.ts';
 import { EventHub, type EngineEvent, type EventSink, type NodeErrorInfo } from './events.ts';
 import { executeGraph, type PreviewEncoder } from './executor.ts';
+import { HistoryStore } from './history-store.ts';
 import type { BodyRef, JournalHealth, JournalItem, LoadedItem, QueueJournal, RunningMark, StoredHistoryEntry } from './journal.ts';
 import { createLogger } from '../log.ts';
 import type { ApiPrompt } from '../protocol/prompt.ts';
@@ -64,8 +65,7 @@ export class PromptQueue {
   readonly events = new EventHub();
   private readonly pending: Pending[] = [];
   /** Entries of large prompts keep their prompt and workflow in the journal's body files (`body`), not here. */
-  private readonly historyMap = new Map<string, StoredHistoryEntry>();
-  private readonly waiters = new Map<string, Array<(entry: HistoryEntry) => void>>();
+  private readonly store: HistoryStore;
   private running: { item: Pending; abort: AbortController } | null = null;
   private counter = 0;
   private draining = false;
@@ -77,6 +77,7 @@ export class PromptQueue {
   private highOrder = 0;
 
   constructor(private readonly opts: QueueOptions) {
+    this.store = new HistoryStore(opts.journal, opts.historyLimit);
     if (opts.journal) this.restore(opts.journal);
   }
 
@@ -205,24 +206,20 @@ export class PromptQueue {
 
   /** Oldest first. Entries with `body` carry `{}` and null for prompt and workflow (see historyBody). */
   history(): StoredHistoryEntry[] {
-    return [...this.historyMap.values()];
+    return this.store.list();
   }
 
   historyEntry(id: string): StoredHistoryEntry | undefined {
-    return this.historyMap.get(id);
+    return this.store.get(id);
   }
 
   deleteHistory(id?: string): void {
-    if (id === undefined) this.historyMap.clear();
-    else this.historyMap.delete(id);
-    void this.opts.journal?.removeHistory(id);
+    this.store.remove(id);
   }
 
   /** Resolves when prompt `id` has finished, however it ended. */
   whenDone(id: string): Promise<HistoryEntry> {
-    const done = this.historyMap.get(id);
-    if (done) return Promise.resolve(done);
-    return new Promise((resolve) => this.waiters.set(id, [...(this.waiters.get(id) ?? []), resolve]));
+    return this.store.whenDone(id);
   }
 
   private pump(): void {
@@ -319,8 +316,7 @@ export class PromptQueue {
    */
   private restore(journal: QueueJournal): void {
     const state = journal.load();
-    for (const entry of state.history) this.historyMap.set(entry.id, entry);
-    this.trimHistory();
+    this.store.restore(state.history);
     const numbers = [...state.history, ...state.items].map((x) => x.number);
     this.counter = Math.max(0, ...numbers);
     this.lowOrder = Math.min(0, ...state.items.map((i) => i.order));
@@ -356,7 +352,7 @@ export class PromptQueue {
     if (state.running) journal.markRunning(null);
     this.pending.sort((a, b) => a.order - b.order);
     if (this.pending.length > 0) {
-      log.info(`restored ${this.pending.length} pending prompt(s) and ${this.historyMap.size} history entries`);
+      log.info(`restored ${this.pending.length} pending prompt(s) and ${this.store.size} history entries`);
       queueMicrotask(() => this.pump());
     }
   }
@@ -428,22 +424,10 @@ export class PromptQueue {
       // A large prompt's history entry refers to its body file instead of holding it in memory.
       ...(item.body ? { prompt: {}, workflow: null, body: item.body } : { prompt: item.prompt, workflow: item.workflow }),
     };
-    this.historyMap.set(item.id, entry);
-    void this.opts.journal?.finish(entry);
-    this.trimHistory();
-    for (const resolve of this.waiters.get(item.id) ?? []) resolve(entry);
-    this.waiters.delete(item.id);
+    this.store.add(entry);
+    this.store.settle(entry);
   }
 
-  /** Drops the oldest entries over the history limit, on disk too. */
-  private trimHistory(): void {
-    const limit = this.opts.historyLimit ?? 10_000;
-    for (const key of this.historyMap.keys()) {
-      if (this.historyMap.size <= limit) break;
-      this.historyMap.delete(key);
-      void this.opts.journal?.removeHistory(key);
-    }
-  }
 
   private emitStatus(): void {
     this.events.emit({

@@ -15,6 +15,7 @@ import type { BatchItemResult, BatchSummary } from '../engine/batch-progress.ts'
 import type { CompiledGraph } from '../engine/graph.ts';
 import { BRANCH_SEPARATOR } from '../engine/sweep.ts';
 import { EventHub, type EngineEvent, type NodeErrorInfo } from '../engine/events.ts';
+import { HistoryStore } from '../engine/history-store.ts';
 import type { JournalHealth, QueueJournal, StoredHistoryEntry } from '../engine/journal.ts';
 import type { PromptQueueApi } from '../engine/queue-api.ts';
 import { unavailableMessage, type HistoryEntry, type QueueItem, type SubmitRequest, type SubmitResult } from '../engine/queue.ts';
@@ -109,8 +110,7 @@ export class RemoteQueue implements PromptQueueApi {
   private readonly pending = new Map<string, QueueItem>();
   private readonly running = new Map<string, QueueItem>();
   private readonly added = new Map<string, Promise<void>>();
-  private readonly historyMap = new Map<string, StoredHistoryEntry>();
-  private readonly waiters = new Map<string, Array<(entry: HistoryEntry) => void>>();
+  private readonly store: HistoryStore;
   /** A worker's prompt_done, held until the history entry is recorded (as the embedded queue does). */
   private readonly heldDone = new Map<string, EngineEvent>();
   private readonly finishing = new Set<string>();
@@ -124,6 +124,7 @@ export class RemoteQueue implements PromptQueueApi {
   private readonly poll: NodeJS.Timeout;
 
   constructor(private readonly opts: RemoteQueueOptions) {
+    this.store = new HistoryStore(opts.journal, opts.historyLimit);
     const base = redisOptions(opts.target);
     // The producer fails fast: a POST /api/prompt while Redis is away answers 503 instead of hanging.
     const failFast = { ...base, maxRetriesPerRequest: 1, enableOfflineQueue: false };
@@ -287,23 +288,19 @@ export class RemoteQueue implements PromptQueueApi {
   }
 
   history(): StoredHistoryEntry[] {
-    return [...this.historyMap.values()];
+    return this.store.list();
   }
 
   historyEntry(id: string): StoredHistoryEntry | undefined {
-    return this.historyMap.get(id);
+    return this.store.get(id);
   }
 
   deleteHistory(id?: string): void {
-    if (id === undefined) this.historyMap.clear();
-    else this.historyMap.delete(id);
-    void this.opts.journal?.removeHistory(id);
+    this.store.remove(id);
   }
 
   whenDone(id: string): Promise<HistoryEntry> {
-    const done = this.historyMap.get(id);
-    if (done) return Promise.resolve(done);
-    return new Promise((resolve) => this.waiters.set(id, [...(this.waiters.get(id) ?? []), resolve]));
+    return this.store.whenDone(id);
   }
 
   async scaleInfo(): Promise<unknown> {
@@ -323,14 +320,14 @@ export class RemoteQueue implements PromptQueueApi {
    * recorded (a late, stale attempt). `replace`: the file's own name, written over (server/scale/outputs.ts).
    */
   async storeFile(id: string, folder: WorkerFolder, name: string, bytes: Uint8Array, replace = false): Promise<string | null> {
-    if (this.historyMap.has(parseItemJobId(id)?.prompt ?? id)) return null;
+    if (this.store.has(parseItemJobId(id)?.prompt ?? id)) return null;
     return this.outputs.put(id, folder, name, bytes, replace);
   }
 
   /** Whether job `id` is queued or running (in Redis, also when this server has not seen it yet) and its prompt not recorded. */
   async accepts(id: string): Promise<boolean> {
     const prompt = parseItemJobId(id)?.prompt ?? id;
-    if (this.historyMap.has(prompt)) return true; // storeFile answers 409
+    if (this.store.has(prompt)) return true; // storeFile answers 409
     if (this.pending.has(prompt) || this.running.has(prompt) || this.finishing.has(prompt)) return true;
     return (await this.queue.getJob(id)) !== undefined;
   }
@@ -431,7 +428,7 @@ export class RemoteQueue implements PromptQueueApi {
   private async batchRun(id: string): Promise<BatchRun | undefined> {
     const known = this.batches.get(id);
     if (known) return known;
-    if (this.historyMap.has(id)) return undefined;
+    if (this.store.has(id)) return undefined;
     const job = await this.batchQueue.getJob(id);
     if (!job) return undefined;
     // Images that ended while this server was away are merged in now.
@@ -452,7 +449,7 @@ export class RemoteQueue implements PromptQueueApi {
   private async trackBatch(job: Job<BatchParentData>, where: 'pending' | 'running'): Promise<void> {
     const id = job.id!;
     const run = await this.batchRun(id);
-    if (!run || this.historyMap.has(id)) return;
+    if (!run || this.store.has(id)) return;
     this.track({ id, data: job.data }, where);
     // Seen running after a restart: its progress so far goes to the clients connected now.
     if (where === 'running') this.beginBatch(run);
@@ -460,10 +457,10 @@ export class RemoteQueue implements PromptQueueApi {
 
   /** An image of batch `id` started: the batch runs. */
   private moveBatch(id: string): void {
-    if (this.historyMap.has(id) || this.finishing.has(id)) return;
+    if (this.store.has(id) || this.finishing.has(id)) return;
     if (this.pending.has(id) || this.running.has(id)) return this.move(id, 'running');
     void this.batchRun(id).then((run) => {
-      if (!run || this.historyMap.has(id)) return;
+      if (!run || this.store.has(id)) return;
       this.track({ id, data: run.data }, 'running');
     }, (err: unknown) => this.noteError(err));
   }
@@ -618,7 +615,7 @@ export class RemoteQueue implements PromptQueueApi {
    * the flow from Redis.
    */
   private async finishBatch(id: string): Promise<void> {
-    if (this.historyMap.has(id) || this.finishing.has(id)) return;
+    if (this.store.has(id) || this.finishing.has(id)) return;
     this.finishing.add(id);
     try {
       const parent = await this.batchQueue.getJob(id);
@@ -702,11 +699,11 @@ export class RemoteQueue implements PromptQueueApi {
   }
 
   private move(id: string, to: 'pending' | 'running'): void {
-    if (this.historyMap.has(id) || this.finishing.has(id)) return;
+    if (this.store.has(id) || this.finishing.has(id)) return;
     const item = this.pending.get(id) ?? this.running.get(id);
     if (!item) {
       // A job queued before this server started, seen before reconcile() read it.
-      void this.queue.getJob(id).then((job) => job && !this.historyMap.has(id) && this.track(job, to), () => undefined);
+      void this.queue.getJob(id).then((job) => job && !this.store.has(id) && this.track(job, to), () => undefined);
       return;
     }
     const [from, into] = to === 'running' ? [this.pending, this.running] : [this.running, this.pending];
@@ -740,12 +737,12 @@ export class RemoteQueue implements PromptQueueApi {
         this.batchQueue.getJobs(['waiting']),
       ]);
       const isPrompt = (job: Job | undefined): job is Job & { id: string } => job?.id !== undefined && parseItemJobId(job.id) === null;
-      for (const job of waiting) if (isPrompt(job) && !this.historyMap.has(job.id) && !this.running.has(job.id)) this.track(job, 'pending');
-      for (const job of active) if (isPrompt(job) && !this.historyMap.has(job.id)) this.track(job, 'running');
+      for (const job of waiting) if (isPrompt(job) && !this.store.has(job.id) && !this.running.has(job.id)) this.track(job, 'pending');
+      for (const job of active) if (isPrompt(job) && !this.store.has(job.id)) this.track(job, 'running');
       // A batch runs once one of its images runs (or ran).
       const busy = new Set(active.flatMap((job) => (job?.id ? [parseItemJobId(job.id)?.prompt] : [])));
       for (const job of parents) {
-        if (!job?.id || this.historyMap.has(job.id)) continue;
+        if (!job?.id || this.store.has(job.id)) continue;
         const ran = busy.has(job.id) || ((await job.getDependenciesCount({ processed: true })).processed ?? 0) > 0;
         await this.trackBatch(job, ran ? 'running' : 'pending');
       }
@@ -759,7 +756,7 @@ export class RemoteQueue implements PromptQueueApi {
 
   /** Records a job that ended (completed, or failed for good), once, then removes it from Redis. */
   private async finish(id: string): Promise<void> {
-    if (this.historyMap.has(id) || this.finishing.has(id) || parseItemJobId(id)) return;
+    if (this.store.has(id) || this.finishing.has(id) || parseItemJobId(id)) return;
     this.finishing.add(id);
     try {
       const job = await this.queue.getJob(id);
@@ -805,36 +802,24 @@ export class RemoteQueue implements PromptQueueApi {
     };
     this.pending.delete(item.id);
     this.running.delete(item.id);
-    this.historyMap.set(item.id, entry);
-    void this.opts.journal?.finish(entry);
-    this.trimHistory();
+    this.store.add(entry);
     const done = this.heldDone.get(item.id) ?? { type: 'prompt_done', prompt_id: item.id, status: entry.status, ms: 0 };
     this.heldDone.delete(item.id);
     this.attempt.delete(item.id);
     if (entry.status !== 'cancelled') this.events.emit(done);
-    for (const resolve of this.waiters.get(item.id) ?? []) resolve(entry);
-    this.waiters.delete(item.id);
+    this.store.settle(entry);
     this.emitStatus();
   }
 
   private restoreHistory(journal: QueueJournal): void {
     const state = journal.load();
-    for (const entry of state.history) this.historyMap.set(entry.id, entry);
-    this.trimHistory();
+    this.store.restore(state.history);
     this.counter = Math.max(0, ...state.history.map((e) => e.number));
     if (state.items.length > 0) {
       log.warn(`${state.items.length} prompt(s) queued without --queue stay in the journal; start the server without --queue to run them`);
     }
   }
 
-  private trimHistory(): void {
-    const limit = this.opts.historyLimit ?? 10_000;
-    for (const key of this.historyMap.keys()) {
-      if (this.historyMap.size <= limit) break;
-      this.historyMap.delete(key);
-      void this.opts.journal?.removeHistory(key);
-    }
-  }
 
   private async refreshWorkers(): Promise<void> {
     if (!this.connected) return;

@@ -1,4 +1,5 @@
 import { latin1, pngTextFields } from '../../../nodes/image/png-chunks.ts';
+import { pngDocumentsFromText } from '../../../server/protocol/png-documents.ts';
 
 export { isPng } from '../../../nodes/image/png-chunks.ts';
 
@@ -35,17 +36,7 @@ export async function readPngWorkflow(bytes: Uint8Array): Promise<unknown> {
  */
 export async function readPngDocuments(bytes: Uint8Array): Promise<{ workflow?: unknown; prompt?: unknown }> {
   const text = await readPngText(bytes);
-  const parse = (s: string | undefined): unknown => {
-    if (s === undefined) return undefined;
-    try {
-      return JSON.parse(s) as unknown;
-    } catch {
-      return undefined;
-    }
-  };
-  const workflow = parse(text.workflow);
-  const prompt = parse(text.prompt);
-  return { ...(workflow !== undefined ? { workflow } : {}), ...(prompt !== undefined ? { prompt } : {}) };
+  return pngDocumentsFromText(text);
 }
 
 /** zlib inflate with DecompressionStream('deflate'), capped at MAX_INFLATED bytes. */
